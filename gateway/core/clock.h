@@ -1,0 +1,51 @@
+// Clock: the only way code outside service/ learns the time, so tests can use a FakeClock.
+// The rules engine never reads a clock: it uses the readings' own timestamps.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace pn {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Wall-clock time, epoch nanoseconds UTC. Safe for concurrent access.
+  virtual std::int64_t NowNs() const = 0;
+  // A monotonic time for measuring intervals, nanoseconds. Safe for concurrent access.
+  virtual std::int64_t MonotonicNs() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  std::int64_t NowNs() const override {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+  std::int64_t MonotonicNs() const override {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  static SystemClock& Instance() {
+    static SystemClock clock;
+    return clock;
+  }
+};
+
+// A clock that moves only when told. Safe for concurrent access.
+class FakeClock final : public Clock {
+ public:
+  explicit FakeClock(std::int64_t start_ns = 0) : now_(start_ns) {}
+  std::int64_t NowNs() const override { return now_.load(); }
+  std::int64_t MonotonicNs() const override { return now_.load(); }
+  void Advance(std::int64_t ns) { now_ += ns; }
+  void Set(std::int64_t ns) { now_ = ns; }
+
+ private:
+  std::atomic<std::int64_t> now_;
+};
+
+}  // namespace pn

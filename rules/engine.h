@@ -1,0 +1,46 @@
+// The rules engine: validation, derived series, anomaly detectors, alarms and maintenance
+// scoring, configured from TOML rule files.
+//
+// Deterministic: the output depends only on the rule files and the readings fed in, in order.
+// It never reads a clock; time comes from the readings' timestamps.
+//
+// Thread-safety: not thread-safe; one thread (the rules stage, or replay) owns an Engine.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/config/schema.h"
+#include "gateway/core/reading.h"
+
+namespace pn::rules {
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // Loads rule files. Every problem is appended to `errors` as FILE:LINE:COL: key.path: what;
+  // returns nullptr when there was any.
+  static std::unique_ptr<Engine> LoadFiles(const std::vector<std::string>& files,
+                                           config::ErrorList& errors);
+  // Same, from TOML text; `name` stands for the file in messages.
+  static std::unique_ptr<Engine> LoadString(std::string_view text, const std::string& name,
+                                            config::ErrorList& errors);
+
+  // Feeds one reading. Readings of one series must come in time order. The engine may change
+  // the reading's quality (validation marks bad values bad). Appends the events it causes to
+  // `out`. Returns true if the reading itself should be forwarded (report-on-change with a
+  // deadband may suppress readings that did not change).
+  virtual bool Process(Reading& reading, std::vector<Event>& out) = 0;
+
+  // Reload support: takes over the learned state of every rule of `previous` that is unchanged
+  // in this engine (same name, same definition). Called before the first Process().
+  virtual void AdoptState(Engine& previous) = 0;
+
+  virtual std::size_t rule_count() const = 0;
+};
+
+}  // namespace pn::rules

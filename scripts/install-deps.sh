@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that building, running and testing processnow needs.
+# Idempotent: packages already present are skipped, so a second run costs one dpkg query.
+# Runs apt-get as root directly, or through sudo for a normal user.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git
+  # libraries (found with find_package / pkg-config, never vendored)
+  libsqlite3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev libexpected-dev
+  libsystemd-dev libpaho-mqttpp-dev libpaho-mqtt-dev libmodbus-dev librdkafka-dev
+  libsimdjson-dev libcpp-httplib-dev
+  # tests
+  doctest-dev python3 sqlite3 mosquitto mosquitto-clients socat
+  # sanitizers and fuzzing (clang 14 with libFuzzer)
+  clang-14 libclang-rt-14-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
