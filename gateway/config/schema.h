@@ -28,21 +28,22 @@ using DefaultValue =
 struct TableSpec;
 
 struct KeySpec {
-  std::string name;
+  // Every member has a default member initializer, so designated initializers may omit any.
+  std::string name = {};
   ValueType type = ValueType::kString;
-  DefaultValue default_value;  // monostate: no default (optional unless `required`)
-  std::string description;     // one or more full sentences
+  DefaultValue default_value = {};  // monostate: no default (optional unless `required`)
+  std::string description = {};     // one or more full sentences
   bool required = false;
-  std::optional<double> min;  // inclusive, for kInt / kFloat
-  std::optional<double> max;
-  std::vector<std::string> choices;  // for kString: the allowed values
-  const TableSpec* table = nullptr;  // for kTable / kTableArray: the nested spec
-  std::string example;               // reference config: example value shown for keys w/o default
+  std::optional<double> min = std::nullopt;  // inclusive, for kInt / kFloat
+  std::optional<double> max = std::nullopt;
+  std::vector<std::string> choices = {};  // for kString: the allowed values
+  const TableSpec* table = nullptr;       // for kTable / kTableArray: the nested spec
+  std::string example = {};  // reference config: example value shown for keys w/o default
 };
 
 struct TableSpec {
-  std::string description;
-  std::vector<KeySpec> keys;
+  std::string description = {};
+  std::vector<KeySpec> keys = {};
   bool allow_unknown = false;  // pass-through tables (e.g. librdkafka properties)
 
   const KeySpec* Find(std::string_view key) const;
@@ -85,6 +86,7 @@ void Validate(const Node& table, const TableSpec& spec, std::string_view path,
 // asking for a key the spec does not declare is a programming error and aborts).
 class Section {
  public:
+  Section() = default;  // empty; only for assigning later
   Section(const Node* node, const TableSpec* spec, std::string path, std::string file);
 
   bool Has(std::string_view key) const;  // written in the file (not defaulted)
@@ -108,8 +110,8 @@ class Section {
 
  private:
   const KeySpec& SpecOf(std::string_view key) const;
-  const Node* node_;
-  const TableSpec* spec_;
+  const Node* node_ = nullptr;
+  const TableSpec* spec_ = nullptr;
   std::string path_;
   std::string file_;
 };

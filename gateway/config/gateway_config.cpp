@@ -1,0 +1,439 @@
+#include "gateway/config/gateway_config.h"
+
+#include <glob.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <type_traits>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+namespace pn::config {
+
+namespace fs = std::filesystem;
+
+const TableSpec& GatewayTableSpec() {
+  static const TableSpec spec{
+      "The gateway itself.",
+      {
+          {.name = "id",
+           .type = ValueType::kString,
+           .default_value = std::string("gateway"),
+           .description = "Identifies this gateway upstream: every record it forwards carries "
+                          "this id beside its sequence number, so consumers can drop duplicates."},
+          {.name = "data_dir",
+           .type = ValueType::kString,
+           .default_value = std::string("/var/lib/processnow"),
+           .description = "Directory for the durable buffer. Must be writable; created if "
+                          "missing. A relative path is relative to this file's directory."},
+          {.name = "log_level",
+           .type = ValueType::kString,
+           .default_value = std::string("info"),
+           .description = "Least severe log level written.",
+           .choices = {"trace", "debug", "info", "warn", "error", "off"}},
+          {.name = "rules",
+           .type = ValueType::kStringList,
+           .default_value = std::vector<std::string>{},
+           .description = "Rule files to load, as paths or globs relative to this file's "
+                          "directory (for example \"rules.d/*.toml\"). A path without wildcards "
+                          "must exist; a glob may match nothing."},
+          {.name = "shutdown_timeout_ms",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{10000},
+           .description = "On SIGTERM or SIGINT, how long to wait for drivers to stop, the "
+                          "queue to drain, the store to commit and forwarders to finish "
+                          "in-flight sends before exiting anyway. Nothing committed is lost "
+                          "either way.",
+           .min = 100,
+           .max = 600000},
+      }};
+  return spec;
+}
+
+const TableSpec& QueueTableSpec() {
+  static const TableSpec spec{
+      "The bounded queue between the drivers and the rules stage.",
+      {
+          {.name = "capacity",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{65536},
+           .description = "Readings the queue holds at most.",
+           .min = 16,
+           .max = 16777216},
+          {.name = "overflow",
+           .type = ValueType::kString,
+           .default_value = std::string("block"),
+           .description = "What a driver does when the queue is full: \"block\" waits for room "
+                          "(back-pressure, nothing dropped), \"drop_oldest\" discards the oldest "
+                          "queued reading and counts it.",
+           .choices = {"block", "drop_oldest"}},
+      }};
+  return spec;
+}
+
+const TableSpec& StoreTableSpec() {
+  static const TableSpec spec{
+      "The durable SQLite buffer between the rules stage and the upstreams.",
+      {
+          {.name = "file",
+           .type = ValueType::kString,
+           .default_value = std::string("buffer.db"),
+           .description = "Database file, relative to gateway.data_dir unless absolute."},
+          {.name = "batch_records",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{1000},
+           .description = "A write batch (one transaction) closes when it holds this many "
+                          "records...",
+           .min = 1,
+           .max = 100000},
+          {.name = "batch_ms",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{100},
+           .description = "...or when its first record has waited this long, whichever "
+                          "comes first.",
+           .min = 1,
+           .max = 60000},
+          {.name = "synchronous",
+           .type = ValueType::kString,
+           .default_value = std::string("normal"),
+           .description = "SQLite synchronous mode. \"normal\": a committed batch survives a "
+                          "crash of the process; \"full\": it also survives a power loss, at a "
+                          "higher cost per commit.",
+           .choices = {"normal", "full"}},
+      }};
+  return spec;
+}
+
+namespace {
+
+const TableSpec& RootSpec() {
+  static const TableSpec spec{
+      "processnow configuration.",
+      {
+          {.name = "gateway",
+           .type = ValueType::kTable,
+           .description = "",
+           .table = &GatewayTableSpec()},
+          {.name = "queue", .type = ValueType::kTable, .table = &QueueTableSpec()},
+          {.name = "store", .type = ValueType::kTable, .table = &StoreTableSpec()},
+          {.name = "drivers", .type = ValueType::kTable},
+          {.name = "upstreams", .type = ValueType::kTable},
+      }};
+  return spec;
+}
+
+KeySpec TypeKey(const std::vector<std::string>& names, std::string_view what) {
+  return KeySpec{.name = "type",
+                 .type = ValueType::kString,
+                 .description = "Which " + std::string(what) + " this instance is.",
+                 .required = true,
+                 .choices = names};
+}
+
+const TableSpec& DriverCommonSpec() {
+  static const TableSpec spec = [] {
+    std::vector<std::string> names;
+    for (const auto& t : DriverTypes()) names.push_back(t.type);
+    return TableSpec{"",
+                     {TypeKey(names, "driver"),
+                      {.name = "enabled",
+                       .type = ValueType::kBool,
+                       .default_value = true,
+                       .description = "Set to false to keep the table but not run the driver."}}};
+  }();
+  return spec;
+}
+
+const TableSpec& UpstreamCommonSpec() {
+  static const TableSpec spec = [] {
+    std::vector<std::string> names;
+    for (const auto& t : UpstreamTypes()) names.push_back(t.type);
+    return TableSpec{
+        "",
+        {TypeKey(names, "upstream"),
+         {.name = "enabled",
+          .type = ValueType::kBool,
+          .default_value = true,
+          .description = "Set to false to keep the table but not forward to this upstream. "
+                         "Its cursor is dropped: re-enabled, it starts from what the store "
+                         "holds."},
+         {.name = "batch_records",
+          .type = ValueType::kInt,
+          .default_value = std::int64_t{1000},
+          .description = "Records handed to the upstream per send.",
+          .min = 1,
+          .max = 100000},
+         {.name = "retry_initial_ms",
+          .type = ValueType::kInt,
+          .default_value = std::int64_t{500},
+          .description = "First back-off after a failed send; doubles (with jitter) on every "
+                         "further failure...",
+          .min = 1,
+          .max = 3600000},
+         {.name = "retry_max_ms",
+          .type = ValueType::kInt,
+          .default_value = std::int64_t{30000},
+          .description = "...up to this.",
+          .min = 1,
+          .max = 3600000}}};
+  }();
+  return spec;
+}
+
+std::string Resolve(const std::string& base, const std::string& p) {
+  if (p.empty() || p[0] == '/' || base.empty()) return p;
+  return (fs::path(base) / p).lexically_normal().string();
+}
+
+bool HasWildcard(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
+
+void CheckDataDir(const std::string& dir, const Section& gw, ErrorList& errors) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    gw.AddError(errors, "data_dir", "cannot create directory \"" + dir + "\": " + ec.message());
+    return;
+  }
+  if (!fs::is_directory(dir, ec)) {
+    gw.AddError(errors, "data_dir", "\"" + dir + "\" is not a directory");
+    return;
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    gw.AddError(errors, "data_dir",
+                "directory \"" + dir + "\" is not writable: " + std::strerror(errno));
+  }
+}
+
+template <typename TypeEntry, typename Instance, typename FindFn>
+void LoadInstances(const Node& root, std::string_view table_name, const TableSpec& common,
+                   FindFn find, const std::string& file, ErrorList& errors,
+                   std::vector<Instance>& out, std::string_view what) {
+  const Node* table = root.Find(table_name);
+  if (table == nullptr || !table->is_table()) return;  // type errors reported by RootSpec
+  for (const auto& [name, inst] : table->table) {
+    std::string path = JoinPath(table_name, name);
+    if (!inst.is_table()) {
+      errors.Add(file, inst.pos, path,
+                 "expected a table ([" + path + "]) describing one " + std::string(what));
+      continue;
+    }
+    const Node* type_node = inst.Find("type");
+    const TypeEntry* type = nullptr;
+    if (type_node != nullptr && type_node->kind == Node::Kind::kString) {
+      type = find(type_node->str);
+    }
+    // Common keys first (type, enabled, ...); the type's own keys are checked against its spec.
+    // Keys outside the common spec are left to the type's spec (or, for an unknown type,
+    // not reported at all: one error about the type is clearer than a pile of unknown keys).
+    std::vector<std::string> skip;
+    for (const auto& [k, v] : inst.table) {
+      if (common.Find(k) == nullptr) skip.push_back(k);
+    }
+    Validate(inst, common, path, file, errors, skip);
+    if (type == nullptr) continue;
+    std::vector<std::string> common_keys;
+    for (const auto& k : common.keys) common_keys.push_back(k.name);
+    ErrorList own;
+    Validate(inst, *type->spec, path, file, own, common_keys);
+    errors.Append(own);
+    Section common_section(&inst, &common, path, file);
+    if (!common_section.GetBool("enabled")) continue;
+    Section settings(&inst, type->spec, path, file);
+    if (own.empty() && type->check) type->check(settings, errors);
+    Instance instance{};
+    instance.name = name;
+    instance.type = type;
+    instance.settings = settings;
+    if constexpr (std::is_same_v<Instance, UpstreamInstance>) {
+      instance.batch_records = common_section.GetInt("batch_records");
+      instance.retry_initial_ms = common_section.GetInt("retry_initial_ms");
+      instance.retry_max_ms = common_section.GetInt("retry_max_ms");
+    }
+    out.push_back(std::move(instance));
+  }
+}
+
+tl::expected<GatewayConfig, ErrorList> LoadDocument(std::unique_ptr<Document> doc,
+                                                    const std::string& base_dir,
+                                                    bool check_filesystem) {
+  ErrorList errors;
+  const std::string& file = doc->file;
+  const Node& root = doc->root;
+  Validate(root, RootSpec(), "", file, errors, {});
+
+  GatewayConfig cfg;
+  cfg.config_dir = base_dir;
+  auto table_or_empty = [&](std::string_view key, const TableSpec& spec) {
+    const Node* n = root.Find(key);
+    if (n != nullptr && n->is_table()) return Section(n, &spec, std::string(key), file);
+    return Section(nullptr, &spec, std::string(key), file);
+  };
+  Section gw = table_or_empty("gateway", GatewayTableSpec());
+  Section q = table_or_empty("queue", QueueTableSpec());
+  Section st = table_or_empty("store", StoreTableSpec());
+
+  if (errors.empty()) {
+    cfg.gateway.id = gw.GetString("id");
+    if (cfg.gateway.id.empty()) gw.AddError(errors, "id", "must not be empty");
+    cfg.gateway.data_dir = Resolve(base_dir, gw.GetString("data_dir"));
+    cfg.gateway.log_level = gw.GetString("log_level");
+    cfg.gateway.rule_globs = gw.GetStringList("rules");
+    cfg.gateway.shutdown_timeout_ms = gw.GetInt("shutdown_timeout_ms");
+    cfg.queue.capacity = static_cast<std::size_t>(q.GetInt("capacity"));
+    cfg.queue.overflow = *ParseOverflowPolicy(q.GetString("overflow"));
+    cfg.store.path = Resolve(cfg.gateway.data_dir, st.GetString("file"));
+    cfg.store.batch_records = st.GetInt("batch_records");
+    cfg.store.batch_ms = st.GetInt("batch_ms");
+    cfg.store.synchronous = st.GetString("synchronous");
+    if (check_filesystem) CheckDataDir(cfg.gateway.data_dir, gw, errors);
+
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < cfg.gateway.rule_globs.size(); ++i) {
+      const std::string& pattern = cfg.gateway.rule_globs[i];
+      std::string full = Resolve(base_dir, pattern);
+      std::string key = "rules";
+      if (!check_filesystem) continue;
+      if (!HasWildcard(pattern)) {
+        std::error_code ec;
+        if (!fs::is_regular_file(full, ec)) {
+          errors.Add(file, gw.PosOf(key), gw.PathOf(key) + "[" + std::to_string(i) + "]",
+                     "rule file \"" + full + "\" does not exist");
+          continue;
+        }
+        if (seen.insert(full).second) cfg.rule_files.push_back(full);
+        continue;
+      }
+      glob_t g{};
+      int rc = ::glob(full.c_str(), 0, nullptr, &g);
+      if (rc == 0) {
+        for (std::size_t k = 0; k < g.gl_pathc; ++k) {
+          std::string p = g.gl_pathv[k];
+          if (seen.insert(p).second) cfg.rule_files.push_back(p);
+        }
+      } else if (rc != GLOB_NOMATCH) {
+        errors.Add(file, gw.PosOf(key), gw.PathOf(key) + "[" + std::to_string(i) + "]",
+                   "cannot expand \"" + full + "\"");
+      }
+      ::globfree(&g);
+    }
+  }
+
+  LoadInstances<DriverType>(root, "drivers", DriverCommonSpec(), FindDriverType, file, errors,
+                            cfg.drivers, "driver");
+  LoadInstances<UpstreamType>(root, "upstreams", UpstreamCommonSpec(), FindUpstreamType, file,
+                              errors, cfg.upstreams, "upstream");
+
+  if (!errors.empty()) return tl::unexpected(std::move(errors));
+  cfg.doc = std::move(doc);
+  return cfg;
+}
+
+ErrorList FromSyntaxError(const Status& s, const std::string& file) {
+  // ParseString/ParseFile put "FILE:LINE:COL: message" in the status.
+  ErrorList errors;
+  const std::string& m = s.message();
+  SourcePos pos;
+  std::string rest = m;
+  if (m.rfind(file + ":", 0) == 0) {
+    std::istringstream is(m.substr(file.size() + 1));
+    char colon = 0;
+    if (is >> pos.line >> colon >> pos.col >> colon) {
+      std::getline(is, rest);
+      if (!rest.empty() && rest[0] == ' ') rest.erase(0, 1);
+      errors.Add(file, pos, "", rest);
+      return errors;
+    }
+  }
+  errors.Add(file, pos, "", m);
+  return errors;
+}
+
+}  // namespace
+
+tl::expected<GatewayConfig, ErrorList> LoadString(std::string_view text, const std::string& name,
+                                                  const std::string& base_dir,
+                                                  bool check_filesystem) {
+  auto doc = ParseString(text, name);
+  if (!doc) return tl::unexpected(FromSyntaxError(doc.error(), name));
+  return LoadDocument(std::make_unique<Document>(std::move(*doc)), base_dir, check_filesystem);
+}
+
+tl::expected<GatewayConfig, ErrorList> Load(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    ErrorList errors;
+    errors.Add(path, SourcePos{0, 0}, "", "configuration file does not exist");
+    return tl::unexpected(std::move(errors));
+  }
+  auto doc = ParseFile(path);
+  if (!doc) {
+    ErrorList errors;
+    if (doc.error().message().rfind(path + ": cannot read", 0) == 0) {
+      errors.Add(path, SourcePos{0, 0}, "", doc.error().message().substr(path.size() + 2));
+      return tl::unexpected(std::move(errors));
+    }
+    return tl::unexpected(FromSyntaxError(doc.error(), path));
+  }
+  std::string base = fs::path(path).parent_path().string();
+  if (base.empty()) base = ".";
+  return LoadDocument(std::make_unique<Document>(std::move(*doc)), base, true);
+}
+
+namespace {
+
+// Comments out the table header and key lines of an instance block, so the reference file
+// stays valid while still showing every key.
+std::string CommentOut(const std::string& block) {
+  std::istringstream in(block);
+  std::string line, out;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.rfind("#", 0) != 0) line = "# " + line;
+    out += line;
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string ReferenceConfig() {
+  std::string out;
+  out +=
+      "# processnow reference configuration.\n"
+      "#\n"
+      "# Generated by `processnow reference-config` from the keys the code declares; every key is\n"
+      "# shown with its default, commented out. Lines starting with `##` describe the key below\n"
+      "# them. Durations are in milliseconds (`_ms`) or seconds (`_s`) as the key name says.\n"
+      "# `processnow check --config FILE` validates a file and prints every error.\n\n";
+  out += RenderReference(GatewayTableSpec(), "gateway");
+  out += RenderReference(QueueTableSpec(), "queue");
+  out += RenderReference(StoreTableSpec(), "store");
+  out +=
+      "## Drivers: one table per instance, [drivers.NAME]; NAME appears in logs and metrics.\n"
+      "## Keys every driver has:\n";
+  out += CommentOut(RenderReference(DriverCommonSpec(), "drivers.NAME"));
+  for (const auto& t : DriverTypes()) {
+    out += "## type = \"" + t.type + "\": " + t.summary + "\n";
+    out += CommentOut(RenderReference(*t.spec, "drivers.NAME"));
+  }
+  out +=
+      "## Upstreams: one table per instance, [upstreams.NAME]. Each keeps its own cursor in the\n"
+      "## store; a slow or dead upstream never holds up another.\n"
+      "## Keys every upstream has:\n";
+  out += CommentOut(RenderReference(UpstreamCommonSpec(), "upstreams.NAME"));
+  for (const auto& t : UpstreamTypes()) {
+    out += "## type = \"" + t.type + "\": " + t.summary + "\n";
+    out += CommentOut(RenderReference(*t.spec, "upstreams.NAME"));
+  }
+  while (out.size() > 1 && out[out.size() - 1] == '\n' && out[out.size() - 2] == '\n') {
+    out.pop_back();
+  }
+  return out;
+}
+
+}  // namespace pn::config

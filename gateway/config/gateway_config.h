@@ -1,0 +1,85 @@
+// The gateway's configuration file: [gateway], [queue], [store], [drivers.NAME] and
+// [upstreams.NAME] tables, validated against specs declared as data (see schema.h).
+//
+// Load() reports every problem at once (unknown keys, wrong types, out-of-range values, unknown
+// driver or upstream types, driver-specific checks, a missing file, an unwritable data directory,
+// rule globs that match nothing) and never stops at the first.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "drivers/driver.h"
+#include "gateway/config/schema.h"
+#include "gateway/config/toml_tree.h"
+#include "gateway/core/bounded_queue.h"
+#include "gateway/upstream/upstream.h"
+
+namespace pn::config {
+
+struct GatewaySettings {
+  std::string id;
+  std::string data_dir;  // absolute, or relative to the working directory
+  std::string log_level;
+  std::vector<std::string> rule_globs;
+  std::int64_t shutdown_timeout_ms = 10000;
+};
+
+struct QueueSettings {
+  std::size_t capacity = 65536;
+  OverflowPolicy overflow = OverflowPolicy::kBlock;
+};
+
+struct StoreSettings {
+  std::string path;  // resolved against data_dir
+  std::int64_t batch_records = 1000;
+  std::int64_t batch_ms = 100;
+  std::string synchronous = "normal";
+};
+
+struct DriverInstance {
+  std::string name;
+  const DriverType* type = nullptr;
+  Section settings;
+};
+
+struct UpstreamInstance {
+  std::string name;
+  const UpstreamType* type = nullptr;
+  Section settings;
+  std::int64_t batch_records = 1000;
+  std::int64_t retry_initial_ms = 500;
+  std::int64_t retry_max_ms = 30000;
+};
+
+struct GatewayConfig {
+  std::unique_ptr<Document> doc;  // owns the tree that the Sections point into
+  std::string config_dir;         // rule globs and relative paths resolve against it
+  GatewaySettings gateway;
+  QueueSettings queue;
+  StoreSettings store;
+  std::vector<DriverInstance> drivers;      // enabled ones only
+  std::vector<UpstreamInstance> upstreams;  // enabled ones only
+  std::vector<std::string> rule_files;      // the rule globs expanded, sorted, deduplicated
+};
+
+// Loads and validates `path`. On failure returns every error found.
+tl::expected<GatewayConfig, ErrorList> Load(const std::string& path);
+
+// The same from text (tests); `name` stands for the file; relative paths resolve against
+// `base_dir`. `check_filesystem` false skips the data directory and rule file checks.
+tl::expected<GatewayConfig, ErrorList> LoadString(std::string_view text, const std::string& name,
+                                                  const std::string& base_dir,
+                                                  bool check_filesystem = true);
+
+// The fully commented reference configuration (config/gateway.toml is this text).
+std::string ReferenceConfig();
+
+// Specs of the gateway's own tables (exposed for tests and docs).
+const TableSpec& GatewayTableSpec();
+const TableSpec& QueueTableSpec();
+const TableSpec& StoreTableSpec();
+
+}  // namespace pn::config

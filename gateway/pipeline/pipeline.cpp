@@ -1,0 +1,415 @@
+#include "gateway/pipeline/pipeline.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "gateway/core/bounded_queue.h"
+#include "gateway/core/record.h"
+#include "gateway/store/store.h"
+
+namespace pn {
+
+namespace {
+
+using std::chrono::milliseconds;
+using Chunk = std::vector<NewRecord>;
+
+class QueueSink final : public ReadingSink {
+ public:
+  explicit QueueSink(BoundedQueue<Reading>& q) : q_(q) {}
+  bool Deliver(std::vector<Reading>& batch) override {
+    std::size_t n = q_.PushBatch(batch);
+    batch.clear();
+    return n > 0 || !q_.closed();
+  }
+
+ private:
+  BoundedQueue<Reading>& q_;
+};
+
+struct Forwarder {
+  std::unique_ptr<Upstream> upstream;
+  const config::UpstreamInstance* settings = nullptr;
+  std::thread thread;
+  mutable std::mutex mu;  // guards state
+  UpstreamState state;
+  std::atomic<std::uint64_t> acked{0};
+};
+
+}  // namespace
+
+class Pipeline::Impl {
+ public:
+  Impl(const config::GatewayConfig& cfg, Clock& clock)
+      : cfg_(cfg),
+        clock_(clock),
+        readings_(cfg.queue.capacity, cfg.queue.overflow),
+        chunks_(64, OverflowPolicy::kBlock),
+        sink_(readings_) {}
+
+  const config::GatewayConfig& cfg_;
+  Clock& clock_;
+  BoundedQueue<Reading> readings_;
+  BoundedQueue<Chunk> chunks_;
+  QueueSink sink_;
+  std::unique_ptr<Store> store_;
+
+  std::mutex rules_mu_;
+  std::unique_ptr<rules::Engine> rules_;
+  std::unique_ptr<rules::Engine> pending_rules_;
+
+  std::vector<std::unique_ptr<Driver>> drivers_;
+  std::vector<std::jthread> driver_threads_;
+  std::atomic<std::size_t> drivers_running_{0};
+  std::thread rules_thread_;
+  std::thread store_thread_;
+  std::vector<std::unique_ptr<Forwarder>> forwarders_;
+
+  // Forwarder wake-up when the store commits, and the stop protocol.
+  std::mutex fwd_mu_;
+  std::condition_variable fwd_cv_;
+  std::atomic<bool> forwarders_draining_{false};  // store finished; send what is left and exit
+  std::atomic<bool> forwarders_abort_{false};     // deadline passed; exit now
+  std::atomic<bool> stop_store_{false};
+
+  std::atomic<std::uint64_t> readings_in_{0}, suppressed_{0}, events_{0}, stored_{0},
+      store_errors_{0};
+
+  void RulesLoop() {
+    std::vector<Reading> batch;
+    std::vector<Event> events;
+    Chunk chunk;
+    batch.reserve(4096);
+    for (;;) {
+      batch.clear();
+      std::size_t n = readings_.PopBatch(batch, 4096, milliseconds(50));
+      {
+        std::lock_guard lock(rules_mu_);
+        if (pending_rules_) {
+          if (rules_) pending_rules_->AdoptState(*rules_);
+          rules_ = std::move(pending_rules_);
+          spdlog::info("rules reloaded: {} rules", rules_->rule_count());
+        }
+      }
+      if (n == 0) {
+        if (readings_.closed()) break;
+        continue;
+      }
+      chunk.reserve(n);
+      for (Reading& r : batch) {
+        events.clear();
+        bool forward = rules_ ? rules_->Process(r, events) : true;
+        if (forward) {
+          chunk.push_back(ToRecord(r));
+        } else {
+          ++suppressed_;
+        }
+        for (const Event& e : events) chunk.push_back(ToRecord(e));
+        events_ += events.size();
+      }
+      readings_in_ += n;
+      if (!chunk.empty()) {
+        chunks_.Push(std::move(chunk));
+        chunk = Chunk();
+      }
+    }
+    chunks_.Close();
+  }
+
+  void StoreLoop() {
+    const std::size_t max_batch = static_cast<std::size_t>(cfg_.store.batch_records);
+    const std::int64_t max_wait_ns = cfg_.store.batch_ms * 1'000'000;
+    std::vector<Chunk> got;
+    Chunk batch;
+    std::int64_t first_at = 0;
+    bool closed = false;
+    while (!closed || !batch.empty()) {
+      if (!closed) {
+        std::int64_t wait_ns = batch.empty() ? 50'000'000
+                                             : std::max<std::int64_t>(
+                                                   0, first_at + max_wait_ns - clock_.MonotonicNs());
+        got.clear();
+        std::size_t n = chunks_.PopBatch(got, 16, milliseconds(wait_ns / 1'000'000));
+        if (n == 0 && chunks_.closed()) closed = true;
+        for (Chunk& c : got) {
+          if (batch.empty()) first_at = clock_.MonotonicNs();
+          for (NewRecord& r : c) batch.push_back(std::move(r));
+        }
+      }
+      bool due = !batch.empty() && (closed || batch.size() >= max_batch ||
+                                    clock_.MonotonicNs() - first_at >= max_wait_ns);
+      if (!due) continue;
+      // Commit in slices of at most max_batch records, one transaction each.
+      std::size_t done = 0;
+      while (done < batch.size()) {
+        std::size_t len = std::min(max_batch, batch.size() - done);
+        auto res = store_->Append(std::span<const NewRecord>(batch.data() + done, len));
+        if (!res) {
+          ++store_errors_;
+          spdlog::error("store: commit of {} records failed: {}; retrying in 1 s", len,
+                        res.error().ToString());
+          if (stop_store_) {
+            spdlog::error("store: giving up on {} uncommitted records at shutdown",
+                          batch.size() - done);
+            done = batch.size();
+            break;
+          }
+          std::this_thread::sleep_for(milliseconds(1000));
+          continue;
+        }
+        stored_ += len;
+        done += len;
+        fwd_cv_.notify_all();
+      }
+      batch.clear();
+    }
+    forwarders_draining_ = true;
+    fwd_cv_.notify_all();
+  }
+
+  void ForwardLoop(Forwarder& f) {
+    const std::string& name = f.upstream->name();
+    auto set_state = [&](const char* s, const std::string& err = {}) {
+      std::lock_guard lock(f.mu);
+      f.state.state = s;
+      if (!err.empty()) f.state.last_error = err;
+    };
+    std::mt19937_64 rng(std::hash<std::string>{}(name));
+    const std::int64_t initial = f.settings->retry_initial_ms;
+    const std::int64_t max_backoff = f.settings->retry_max_ms;
+    std::int64_t backoff = initial;
+    auto sleep_backoff = [&] {
+      std::uniform_int_distribution<std::int64_t> jitter(0, backoff / 2);
+      std::unique_lock lock(fwd_mu_);
+      fwd_cv_.wait_for(lock, milliseconds(backoff + jitter(rng)),
+                       [&] { return forwarders_abort_.load(); });
+      backoff = std::min(max_backoff, backoff * 2);
+    };
+
+    bool started = false;
+    std::uint64_t cursor = store_->Cursor(name);
+    f.acked = cursor;
+    std::vector<Record> pending;
+    std::size_t pending_from = 0;
+    while (!forwarders_abort_) {
+      if (!started) {
+        Status s = f.upstream->Start();
+        if (!s.ok()) {
+          spdlog::warn("upstream {}: cannot start: {}", name, s.message());
+          set_state("retrying", s.message());
+          sleep_backoff();
+          continue;
+        }
+        started = true;
+        backoff = initial;
+        set_state("ok");
+      }
+      if (pending_from >= pending.size()) {
+        bool draining = forwarders_draining_;  // read before the store read: no lost records
+        auto res = store_->ReadAfter(cursor, static_cast<std::size_t>(f.settings->batch_records));
+        if (!res) {
+          spdlog::error("upstream {}: reading the store failed: {}", name,
+                        res.error().ToString());
+          sleep_backoff();
+          continue;
+        }
+        pending = std::move(*res);
+        pending_from = 0;
+        if (pending.empty()) {
+          if (draining) break;
+          std::unique_lock lock(fwd_mu_);
+          fwd_cv_.wait_for(lock, milliseconds(100), [&] {
+            return forwarders_abort_.load() || forwarders_draining_.load() ||
+                   store_->LastSeq() > cursor;
+          });
+          continue;
+        }
+      }
+      std::span<const Record> todo(pending.data() + pending_from, pending.size() - pending_from);
+      SendResult r = f.upstream->Send(todo);
+      std::size_t delivered = std::min(r.delivered, todo.size());
+      if (r.code == SendCode::kError) {
+        // These records can never be delivered: count and skip them, don't block the rest.
+        std::size_t skipped = todo.size() - delivered;
+        spdlog::error("upstream {}: {} records rejected for good: {}", name, skipped, r.error);
+        std::lock_guard lock(f.mu);
+        f.state.rejected += skipped;
+        delivered = todo.size();
+      }
+      if (delivered > 0) {
+        std::uint64_t last = todo[delivered - 1].seq;
+        Status s = store_->Ack(name, last);
+        if (!s.ok()) spdlog::error("upstream {}: acknowledging failed: {}", name, s.ToString());
+        cursor = last;
+        f.acked = last;
+        pending_from += delivered;
+        std::lock_guard lock(f.mu);
+        f.state.sent += delivered;
+        f.state.cursor = last;
+      }
+      if (r.code == SendCode::kRetry) {
+        {
+          std::lock_guard lock(f.mu);
+          ++f.state.errors;
+        }
+        spdlog::warn("upstream {}: send failed, retrying in {} ms: {}", name, backoff, r.error);
+        set_state("retrying", r.error);
+        sleep_backoff();
+      } else {
+        if (backoff != initial) set_state("ok");
+        backoff = initial;
+      }
+    }
+    f.upstream->Stop();
+    set_state("stopped");
+  }
+};
+
+Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Pipeline::~Pipeline() {
+  if (impl_ && (impl_->rules_thread_.joinable() || impl_->store_thread_.joinable())) {
+    (void)Stop(milliseconds(0));
+  }
+}
+
+Result<std::unique_ptr<Pipeline>> Pipeline::Create(const config::GatewayConfig& cfg,
+                                                   std::unique_ptr<rules::Engine> rules,
+                                                   Clock& clock) {
+  auto impl = std::make_unique<Impl>(cfg, clock);
+  impl->rules_ = std::move(rules);
+  std::vector<std::string> names;
+  for (const auto& u : cfg.upstreams) names.push_back(u.name);
+  auto store = Store::Open(StoreOptions{cfg.store.path, cfg.store.synchronous}, names);
+  if (!store) return Err(store.error());
+  impl->store_ = std::move(*store);
+
+  for (const auto& d : cfg.drivers) {
+    DriverContext ctx{d.name, &clock};
+    auto drv = d.type->create(d.settings, ctx);
+    if (!drv) {
+      return Err(Status(drv.error().code(), "driver " + d.name + ": " + drv.error().message()));
+    }
+    impl->drivers_.push_back(std::move(*drv));
+  }
+  for (const auto& u : cfg.upstreams) {
+    UpstreamContext ctx{u.name, cfg.gateway.id};
+    auto up = u.type->create(u.settings, ctx);
+    if (!up) {
+      return Err(Status(up.error().code(), "upstream " + u.name + ": " + up.error().message()));
+    }
+    auto f = std::make_unique<Forwarder>();
+    f->upstream = std::move(*up);
+    f->settings = &u;
+    f->state.name = u.name;
+    f->state.state = "starting";
+    impl->forwarders_.push_back(std::move(f));
+  }
+  return std::unique_ptr<Pipeline>(new Pipeline(std::move(impl)));
+}
+
+Status Pipeline::Start() {
+  Impl& m = *impl_;
+  for (auto& f : m.forwarders_) {
+    Forwarder* fp = f.get();
+    fp->thread = std::thread([&m, fp] { m.ForwardLoop(*fp); });
+  }
+  m.store_thread_ = std::thread([&m] { m.StoreLoop(); });
+  m.rules_thread_ = std::thread([&m] { m.RulesLoop(); });
+  m.drivers_running_ = m.drivers_.size();
+  for (auto& d : m.drivers_) {
+    Driver* dp = d.get();
+    m.driver_threads_.emplace_back([&m, dp](std::stop_token st) {
+      dp->Run(st, m.sink_);
+      spdlog::debug("driver {} finished", dp->name());
+      --m.drivers_running_;
+    });
+  }
+  spdlog::info("pipeline started: {} drivers, {} upstreams, store {}", m.drivers_.size(),
+               m.forwarders_.size(), m.cfg_.store.path);
+  return Status::Ok();
+}
+
+Status Pipeline::Stop(milliseconds deadline) {
+  Impl& m = *impl_;
+  const std::int64_t end = m.clock_.MonotonicNs() + deadline.count() * 1'000'000;
+  // 1. Drivers: ask every one to stop, then wait for them.
+  for (auto& t : m.driver_threads_) t.request_stop();
+  m.readings_.Close();  // wakes drivers blocked on a full queue
+  for (auto& t : m.driver_threads_) {
+    if (t.joinable()) t.join();
+  }
+  // 2. Rules drain the queue, 3. the store commits the last batch.
+  if (m.rules_thread_.joinable()) m.rules_thread_.join();
+  m.stop_store_ = true;
+  if (m.store_thread_.joinable()) m.store_thread_.join();
+  // 4. Forwarders send what is left until caught up or the deadline passes.
+  for (;;) {
+    bool all_done = true;
+    for (auto& f : m.forwarders_) {
+      if (f->acked.load() < m.store_->LastSeq()) all_done = false;
+    }
+    if (all_done || m.clock_.MonotonicNs() >= end) break;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  m.forwarders_abort_ = true;
+  m.fwd_cv_.notify_all();
+  for (auto& f : m.forwarders_) {
+    if (f->thread.joinable()) f->thread.join();
+  }
+  std::uint64_t last = m.store_->LastSeq();
+  std::string behind;
+  for (auto& f : m.forwarders_) {
+    std::uint64_t acked = f->acked.load();
+    if (acked < last) {
+      if (!behind.empty()) behind += ", ";
+      behind += f->upstream->name() + " (" + std::to_string(last - acked) + " records)";
+    }
+  }
+  if (!behind.empty()) {
+    return Status::Unavailable("not yet forwarded, kept in the store for the next start: " +
+                               behind);
+  }
+  return Status::Ok();
+}
+
+void Pipeline::ReplaceRules(std::unique_ptr<rules::Engine> rules) {
+  std::lock_guard lock(impl_->rules_mu_);
+  impl_->pending_rules_ = std::move(rules);
+}
+
+bool Pipeline::DriversFinished() const { return impl_->drivers_running_.load() == 0; }
+
+bool Pipeline::CaughtUp() const {
+  std::uint64_t last = impl_->store_->LastSeq();
+  for (auto& f : impl_->forwarders_) {
+    if (f->acked.load() < last) return false;
+  }
+  return true;
+}
+
+PipelineStats Pipeline::Stats() const {
+  const Impl& m = *impl_;
+  PipelineStats s;
+  s.readings_in = m.readings_in_;
+  s.readings_suppressed = m.suppressed_;
+  s.events = m.events_;
+  s.records_stored = m.stored_;
+  s.store_errors = m.store_errors_;
+  QueueCounters qc = m.readings_.counters();
+  s.queue_dropped = qc.dropped;
+  s.queue_depth = qc.depth;
+  s.store_last_seq = m.store_->LastSeq();
+  for (auto& f : m.forwarders_) {
+    std::lock_guard lock(f->mu);
+    s.upstreams.push_back(f->state);
+  }
+  return s;
+}
+
+}  // namespace pn

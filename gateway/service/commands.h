@@ -1,0 +1,28 @@
+// The processnow subcommands, one function each. They print to stdout/stderr and return the
+// process exit code (sysexits.h: 0 ok, 64 usage, 65 bad data, 66 no input, 74 I/O error,
+// 78 configuration error).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pn::service {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitIoError = 74;  // EX_IOERR: the store could not be opened or written
+inline constexpr int kExitConfig = 78;   // EX_CONFIG
+
+struct RunOptions {
+  std::string config_path;
+  bool exit_when_drained = false;  // exit once every driver finished and all was forwarded
+  std::int64_t stats_interval_ms = 10000;
+};
+
+int Run(const RunOptions& options);
+int Check(const std::string& config_path);
+int ReferenceConfig();
+int Version();
+
+}  // namespace pn::service

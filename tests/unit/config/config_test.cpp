@@ -1,0 +1,132 @@
+// Configuration: golden-file tests (testcases/<case>/config.toml -> expected.txt, the exact lines
+// `processnow check` prints) and the typed accessors with defaults.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include "gateway/config/gateway_config.h"
+#include "gateway/config/schema.h"
+
+namespace fs = std::filesystem;
+using namespace pn::config;
+
+namespace {
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs Load() on a case's config.toml, with the source dir as working directory so the file
+// names in the messages are the stable relative paths a user would see.
+std::string Outcome(const std::string& name) {
+  REQUIRE(::chdir(PN_SOURCE_DIR) == 0);
+  std::string path = "tests/unit/config/testcases/" + name + "/config.toml";
+  auto cfg = Load(path);
+  if (!cfg) return cfg.error().ToString();
+  std::ostringstream os;
+  os << "OK: " << cfg->drivers.size() << " drivers, " << cfg->upstreams.size() << " upstreams\n";
+  return os.str();
+}
+
+}  // namespace
+
+TEST_CASE("every config testcase produces exactly its expected output") {
+  fs::path dir = fs::path(PN_SOURCE_DIR) / "tests/unit/config/testcases";
+  int cases = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (!entry.is_directory()) continue;
+    std::string name = entry.path().filename().string();
+    fs::path expected = entry.path() / "expected.txt";
+    INFO("case: ", name);
+    if (std::getenv("PN_UPDATE_GOLDEN") != nullptr) {  // regenerate, then review the diff
+      std::ofstream(expected) << Outcome(name);
+    }
+    REQUIRE_MESSAGE(fs::exists(expected), "missing expected.txt");
+    CHECK(Outcome(name) == ReadFile(expected));
+    ++cases;
+  }
+  CHECK(cases >= 7);
+}
+
+TEST_CASE("a missing config file is reported as FILE:0:0") {
+  auto cfg = Load("/nonexistent/processnow.toml");
+  REQUIRE_FALSE(cfg);
+  CHECK(cfg.error().ToString() ==
+        "/nonexistent/processnow.toml:0:0: configuration file does not exist\n");
+}
+
+TEST_CASE("defaults fill in keys that are not written") {
+  auto cfg = LoadString("[gateway]\nid = \"a\"\n", "mem.toml", "/tmp", false);
+  REQUIRE(cfg);
+  CHECK(cfg->gateway.id == "a");
+  CHECK(cfg->gateway.log_level == "info");
+  CHECK(cfg->queue.capacity == 65536);
+  CHECK(cfg->queue.overflow == pn::OverflowPolicy::kBlock);
+  CHECK(cfg->store.batch_records == 1000);
+  CHECK(cfg->store.batch_ms == 100);
+  CHECK(cfg->store.path == "/var/lib/processnow/buffer.db");
+}
+
+TEST_CASE("relative data_dir resolves against the config file's directory") {
+  auto cfg = LoadString("[gateway]\ndata_dir = \"state\"\n", "mem.toml", "/etc/pn", false);
+  REQUIRE(cfg);
+  CHECK(cfg->gateway.data_dir == "/etc/pn/state");
+  CHECK(cfg->store.path == "/etc/pn/state/buffer.db");
+}
+
+TEST_CASE("rule globs expand to sorted files; a literal path must exist") {
+  fs::path tmp = fs::temp_directory_path() / ("pn-config-test-" + std::to_string(::getpid()));
+  fs::create_directories(tmp / "rules.d");
+  std::ofstream(tmp / "rules.d/b.toml") << "";
+  std::ofstream(tmp / "rules.d/a.toml") << "";
+  std::ofstream(tmp / "main.toml") << "";
+  auto cfg = LoadString(
+      "[gateway]\ndata_dir = \"data\"\nrules = [\"main.toml\", \"rules.d/*.toml\", \"none/*.toml\"]\n",
+      "mem.toml", tmp.string(), true);
+  REQUIRE(cfg);
+  REQUIRE(cfg->rule_files.size() == 3);
+  CHECK(cfg->rule_files[0] == (tmp / "main.toml").string());
+  CHECK(cfg->rule_files[1] == (tmp / "rules.d/a.toml").string());
+  CHECK(cfg->rule_files[2] == (tmp / "rules.d/b.toml").string());
+  fs::remove_all(tmp);
+}
+
+TEST_CASE("Section reads typed values and nested table arrays") {
+  static const TableSpec inner{"", {{.name = "x", .type = ValueType::kInt,
+                                     .default_value = std::int64_t{7}}}};
+  static const TableSpec spec{
+      "",
+      {{.name = "f", .type = ValueType::kFloat, .default_value = 1.5},
+       {.name = "s", .type = ValueType::kStringList},
+       {.name = "item", .type = ValueType::kTableArray, .table = &inner}}};
+  auto doc = ParseString("f = 3\ns = [\"a\", \"b\"]\n[[item]]\nx = 1\n[[item]]\n", "t.toml");
+  REQUIRE(doc);
+  ErrorList errors;
+  Validate(doc->root, spec, "", "t.toml", errors);
+  CHECK(errors.empty());
+  Section s(&doc->root, &spec, "", "t.toml");
+  CHECK(s.GetFloat("f") == 3.0);  // an integer is accepted where a number is expected
+  CHECK(s.GetStringList("s") == std::vector<std::string>{"a", "b"});
+  auto items = s.GetTableArray("item");
+  REQUIRE(items.size() == 2);
+  CHECK(items[0].GetInt("x") == 1);
+  CHECK(items[1].GetInt("x") == 7);  // default
+  CHECK(items[1].path() == "item[1]");
+}
+
+TEST_CASE("config/gateway.toml is the generated reference and is itself valid") {
+  std::string ref = ReferenceConfig();
+  if (std::getenv("PN_UPDATE_GOLDEN") != nullptr) {
+    std::ofstream(fs::path(PN_SOURCE_DIR) / "config/gateway.toml") << ref;
+  }
+  CHECK(ReadFile(fs::path(PN_SOURCE_DIR) / "config/gateway.toml") == ref);
+  auto cfg = LoadString(ref, "gateway.toml", "/tmp", false);
+  CHECK(cfg.has_value());
+}

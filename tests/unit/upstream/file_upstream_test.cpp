@@ -1,0 +1,71 @@
+// The file upstream: JSON lines appended, acknowledged only after a successful write.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gateway/upstream/file/file_upstream.h"
+
+using namespace pn;
+namespace fs = std::filesystem;
+
+namespace {
+std::vector<Record> MakeRecords(int n, std::uint64_t first_seq) {
+  std::vector<Record> out;
+  for (int i = 0; i < n; ++i) {
+    Reading r{"dev", "s", static_cast<double>(i), "", Quality::kGood, i};
+    NewRecord nr = ToRecord(r);
+    out.push_back(Record{first_seq + static_cast<std::uint64_t>(i), nr.kind, nr.ts_ns, nr.device,
+                         nr.series, nr.body});
+  }
+  return out;
+}
+std::vector<std::string> Lines(const fs::path& p) {
+  std::ifstream in(p);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  return lines;
+}
+}  // namespace
+
+TEST_CASE("records are appended as one JSON line each and acknowledged") {
+  fs::path path = fs::temp_directory_path() / ("pn-file-up-" + std::to_string(::getpid()));
+  fs::remove(path);
+  file_upstream::FileUpstream up("out", "gw", {path.string(), true});
+  REQUIRE(up.Start().ok());
+  auto recs = MakeRecords(3, 10);
+  SendResult r = up.Send(recs);
+  CHECK(r.code == SendCode::kOk);
+  CHECK(r.delivered == 3);
+  r = up.Send(MakeRecords(2, 13));
+  CHECK(r.delivered == 2);
+  up.Stop();
+  auto lines = Lines(path);
+  REQUIRE(lines.size() == 5);
+  CHECK(lines[0].rfind(R"({"gateway":"gw","seq":10,"type":"reading")", 0) == 0);
+  CHECK(lines[4].rfind(R"({"gateway":"gw","seq":14,)", 0) == 0);
+  fs::remove(path);
+}
+
+TEST_CASE("an unopenable path is a retryable error, not an acknowledgement") {
+  file_upstream::FileUpstream up("out", "gw", {"/nonexistent-dir/out.jsonl", false});
+  CHECK_FALSE(up.Start().ok());
+  SendResult r = up.Send(MakeRecords(1, 1));
+  CHECK(r.code == SendCode::kRetry);
+  CHECK(r.delivered == 0);
+  CHECK(r.error.find("/nonexistent-dir/out.jsonl") != std::string::npos);
+}
+
+TEST_CASE("a full device is a retryable error and nothing is acknowledged") {
+  if (!fs::exists("/dev/full")) return;
+  file_upstream::FileUpstream up("out", "gw", {"/dev/full", false});
+  REQUIRE(up.Start().ok());
+  SendResult r = up.Send(MakeRecords(100, 1));
+  CHECK(r.code == SendCode::kRetry);
+  CHECK(r.delivered == 0);
+  CHECK(r.error.find("No space left on device") != std::string::npos);
+}
