@@ -44,6 +44,8 @@ class Store {
 
   // Opens (creating if needed) the store and its cursors for `upstreams`. A new upstream starts
   // with everything the store holds; cursors of upstreams no longer configured are removed.
+  // A file that is not a store (or is damaged) gives Corruption naming the path and SQLite's
+  // message, and is left untouched. Implemented in sqlite_store.cpp; see README.md there.
   static Result<std::unique_ptr<Store>> Open(const StoreOptions& options,
                                              const std::vector<std::string>& upstreams);
 
@@ -58,7 +60,8 @@ class Store {
   virtual std::uint64_t Cursor(std::string_view upstream) const = 0;
 
   // Durably moves the upstream's cursor to `seq` (never backwards) and deletes records that every
-  // upstream has acknowledged.
+  // upstream has acknowledged. An older `seq` is a no-op returning OK; an unknown upstream gives
+  // NotFound; `seq` > LastSeq() gives InvalidArgument.
   virtual Status Ack(std::string_view upstream, std::uint64_t seq) = 0;
 
   virtual std::uint64_t LastSeq() const = 0;
