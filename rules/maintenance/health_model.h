@@ -23,6 +23,9 @@ namespace pn::rules {
 struct HealthEstimate {
   double health = NAN;  // 0..1, NaN while learning the baseline
   double rul = NAN;     // remaining useful life in time-column units, NaN when unknown
+  // Degradation trend: the health index's recent slope per time-column unit (negative while
+  // degrading), NaN when unknown. Optional for the engine to emit.
+  double trend = NAN;
 };
 
 class HealthModel {
@@ -44,6 +47,13 @@ struct HealthModelType {
       const config::Section&, std::size_t arity, const std::string& base_dir,
       config::ErrorList& errors)>
       prepare;
+  // Optional; when set, engines should call it instead of `prepare`. The same, but given the
+  // rule's series names in rule order (series.size() is the arity), so a reference library's
+  // columns can be matched to the rule's series by name.
+  std::function<std::function<std::unique_ptr<HealthModel>()>(
+      const config::Section&, const std::vector<std::string>& series, const std::string& base_dir,
+      config::ErrorList& errors)>
+      prepare_named;
 };
 
 const std::vector<HealthModelType>& HealthModelTypes();

@@ -1,0 +1,107 @@
+// Similarity-based prognostics (Wang, Yu, Siegel, Lee, PHM 2008), streaming.
+//
+// Shared part (SimilarityLibrary, built once from a ReferenceLibrary of run-to-failure
+// trajectories): a linear health-indicator regression, fitted on the library (each unit's first
+// `healthy_fraction` of life labelled 1, its last `failed_fraction` labelled 0), and every
+// library unit's smoothed health-indicator trajectory with its remaining time at each row.
+//
+// Per asset (SimilarityModel): each sample is mapped to a health indicator; for every library
+// row e the model keeps the (optionally exponentially forgetting) sum of squared differences
+// between the asset's history and the library trajectory aligned so that the newest sample sits
+// on row e. Each library unit's best alignment gives a RUL candidate (that unit's remaining time
+// after row e); the `neighbours` most similar units' candidates, each clipped to `rul_cap`, are
+// combined by median or mean. One update costs O(library rows); the per-asset state is one
+// double per library row plus a small ring for the trend, independent of stream length.
+//
+// Thread-safety: SimilarityLibrary is immutable and shared; a SimilarityModel is owned by one
+// thread.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gateway/config/schema.h"
+#include "rules/maintenance/health_model.h"
+#include "rules/maintenance/reference_library.h"
+
+namespace pn::rules {
+
+struct SimilarityParams {
+  double healthy_fraction = 0.1;  // first part of each library life labelled health 1
+  double failed_fraction = 0.1;   // last part labelled health 0
+  int library_smoothing = 15;     // centred moving-average window of library trajectories
+  int memory = 0;                 // forgetting horizon in samples; 0 = whole history
+  int neighbours = 10;            // library units combined
+  bool median = true;             // combine by median (else mean)
+  double rul_cap = 0.0;           // clip each candidate RUL to this; 0 = no cap
+  int min_samples = 10;           // no RUL before this many samples
+  int health_smoothing = 10;      // EWMA span of the emitted health
+  int trend_window = 30;          // samples in the trend's least-squares slope
+};
+
+class SimilarityLibrary {
+ public:
+  struct Unit {
+    std::vector<double> hi;   // smoothed health indicator per row
+    std::vector<double> rul;  // remaining time after each row (last row: 0)
+  };
+
+  // Fits the health-indicator regression and builds the trajectories. Returns nullptr and sets
+  // `*error` when the library cannot support a fit (too few rows, degenerate data).
+  static std::shared_ptr<const SimilarityLibrary> Build(const ReferenceLibrary& library,
+                                                        const SimilarityParams& params,
+                                                        std::string* error);
+
+  // The unsmoothed health indicator of one sample. REQUIRES: values.size() == arity().
+  double HealthIndicator(std::span<const double> values) const;
+
+  std::size_t arity() const { return mean_.size(); }
+  std::size_t rows() const { return rows_; }
+  const std::vector<Unit>& units() const { return units_; }
+  const SimilarityParams& params() const { return params_; }
+  // Regression coefficients on the raw (unstandardised) values, and the intercept.
+  const std::vector<double>& weights() const { return weights_; }
+  double bias() const { return bias_; }
+
+ private:
+  SimilarityParams params_;
+  std::vector<double> mean_;
+  std::vector<double> weights_;  // per raw value
+  double bias_ = 0.0;
+  std::vector<Unit> units_;
+  std::size_t rows_ = 0;
+};
+
+class SimilarityModel : public HealthModel {
+ public:
+  explicit SimilarityModel(std::shared_ptr<const SimilarityLibrary> library);
+
+  // Non-finite values leave the state unchanged and return the previous estimate.
+  HealthEstimate Update(double t, std::span<const double> values) override;
+
+  // Bytes of per-asset state (the shared library excluded).
+  std::size_t state_bytes() const;
+  std::size_t samples() const { return samples_; }
+
+ private:
+  double EstimateRul() const;
+
+  std::shared_ptr<const SimilarityLibrary> lib_;
+  double lambda_;               // forgetting factor, 1 = none
+  std::vector<double> dist_;    // per library row: weighted sum of squared differences
+  std::size_t samples_ = 0;
+  double health_ = NAN;         // EWMA of the health indicator
+  std::vector<double> ring_t_;  // last trend_window (t, health) pairs
+  std::vector<double> ring_h_;
+  std::size_t ring_next_ = 0;
+  HealthEstimate last_;
+};
+
+// The registry entry: `method = "similarity"`.
+HealthModelType SimilarityModelType();
+
+}  // namespace pn::rules

@@ -1,0 +1,61 @@
+// Synthetic run-to-failure data for the maintenance tests: deterministic, no files needed
+// unless a test writes them.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace pn::rules::testing {
+
+// A deterministic uniform noise source in [-1, 1).
+class Noise {
+ public:
+  explicit Noise(std::uint32_t seed) : state_(seed) {}
+  double Next() {
+    state_ = state_ * 1664525u + 1013904223u;
+    return static_cast<double>(state_ >> 8) / static_cast<double>(1u << 23) - 1.0;
+  }
+
+ private:
+  std::uint32_t state_;
+};
+
+// Three series of a unit that fails after `life` samples: each drifts exponentially towards
+// failure (s1 up, s2 down, s3 up) from a unit-specific start, plus noise.
+inline std::vector<double> SyntheticRow(int cycle, int life, double offset, Noise& noise) {
+  const double wear = std::exp(4.0 * (static_cast<double>(cycle) / life)) / std::exp(4.0);
+  return {10.0 + offset + 5.0 * wear + 0.3 * noise.Next(),
+          50.0 - 2.0 * offset - 8.0 * wear + 0.5 * noise.Next(),
+          3.0 + 2.0 * wear + 0.1 * noise.Next()};
+}
+
+inline int SyntheticLife(int unit) { return 150 + (unit * 37) % 120; }
+
+// Writes a library CSV of `units` run-to-failure units; returns its path.
+inline std::string WriteSyntheticLibrary(const std::string& name, int units) {
+  const auto path = std::filesystem::temp_directory_path() / name;
+  std::ofstream out(path);
+  out << "unit,cycle,s1,s2,s3\n";
+  Noise noise(7);
+  for (int u = 1; u <= units; ++u) {
+    const int life = SyntheticLife(u);
+    const double offset = 0.2 * noise.Next();
+    for (int c = 1; c <= life; ++c) {
+      const auto row = SyntheticRow(c, life, offset, noise);
+      out << u << ',' << c << ',' << row[0] << ',' << row[1] << ',' << row[2] << '\n';
+    }
+  }
+  return path.string();
+}
+
+inline std::string WriteFile(const std::string& name, const std::string& text) {
+  const auto path = std::filesystem::temp_directory_path() / name;
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+}  // namespace pn::rules::testing
