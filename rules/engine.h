@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +36,16 @@ class Engine {
   // `out`. Returns true if the reading itself should be forwarded (report-on-change with a
   // deadband may suppress readings that did not change).
   virtual bool Process(Reading& reading, std::vector<Event>& out) = 0;
+
+  // Advances the engine's notion of time without a reading (the rules stage calls it on a
+  // timer with the wall clock; replay calls it with each row's time before the row). Series of
+  // rules with `validate.stale_after_ms` that got no reading for longer than that raise an
+  // `alarm` event (message "stale: ..."), once; their next reading clears it with `clear`.
+  // `now_ns` must not go backwards. Appends the events to `out`.
+  virtual void Tick(std::int64_t now_ns, std::vector<Event>& out) {
+    (void)now_ns;
+    (void)out;
+  }
 
   // Reload support: takes over the learned state of every rule of `previous` that is unchanged
   // in this engine (same name, same definition). Called before the first Process().

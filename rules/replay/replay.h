@@ -1,0 +1,51 @@
+// Replay: feeds a recorded CSV through the rules engine and prints its events as JSON lines.
+//
+// The contract (../shared/GUIDE.md, "The replay contract the scorers rely on"):
+//   processnow replay --rules FILE.toml --csv DATA.csv [--time-column NAME] [--device-column NAME]
+// - header row; separator ',' ';' or whitespace, detected from the header;
+// - time column (first column unless named): ISO "YYYY-MM-DD HH:MM:SS[.fff]" (optional 'T',
+//   optional 'Z' or +HH:MM offset) -> epoch ms UTC, or a plain number kept as is;
+// - every other numeric column is a series named by its header; non-numeric cells are skipped
+//   (and counted on stderr); a device column splits rows into devices, else the device is the
+//   CSV file's stem;
+// - reading ts_ns = epoch ms * 1e6 for date-times, number * 1e9 for numeric times;
+// - stdout: one JSON object per event, nothing else: ts (epoch ms, or the time number), device,
+//   series, rule, kind, and as fits value, score, health, rul, severity.
+// Exit codes: 0 ok, 78 rule errors, 66 CSV unreadable, 65 malformed CSV, 64 usage.
+//
+// Thread-safety: RunReplay is reentrant (no globals); each call owns its engine.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pn::rules {
+
+struct ReplayOptions {
+  std::vector<std::string> rules_files;
+  std::string csv;
+  std::string time_column;    // empty: the first column
+  std::string device_column;  // empty: one device named after the file
+};
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUsage = 64;
+inline constexpr int kExitDataErr = 65;
+inline constexpr int kExitNoInput = 66;
+inline constexpr int kExitConfig = 78;
+
+int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err);
+
+// "2014-04-01 00:05:00" (or with 'T', fraction, 'Z', "+02:00") -> epoch ms UTC.
+std::optional<std::int64_t> ParseIsoTimeMs(std::string_view text);
+
+// Parses argv for the flags above into `options`; on a problem returns false and writes the
+// problem and the usage to `err`. `args` excludes the program name.
+bool ParseReplayArgs(const std::vector<std::string>& args, ReplayOptions& options,
+                     std::ostream& err);
+
+}  // namespace pn::rules
