@@ -3,7 +3,7 @@ add_library(pn_warnings INTERFACE)
 add_library(pn::warnings ALIAS pn_warnings)
 target_compile_options(pn_warnings INTERFACE -Wall -Wextra -Wpedantic -Wshadow
   -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
-  -Wnull-dereference -Wimplicit-fallthrough)
+  -Wimplicit-fallthrough)
 if(PN_WERROR)
   target_compile_options(pn_warnings INTERFACE -Werror)
 endif()

@@ -27,11 +27,11 @@ Node Convert(const toml::node& n) {
         Node child = Convert(v);
         // A key's own position is more useful than its value's for "key.path" errors.
         if (k.source().begin.line != 0) child.pos = PosOf(k.source());
-        out.table.emplace_back(std::string(k.str()), std::move(child));
+        out.table.push_back(TableEntry{std::string(k.str()), std::move(child)});
       }
       std::stable_sort(out.table.begin(), out.table.end(), [](const auto& a, const auto& b) {
-        return a.second.pos.line != b.second.pos.line ? a.second.pos.line < b.second.pos.line
-                                                      : a.second.pos.col < b.second.pos.col;
+        return a.value.pos.line != b.value.pos.line ? a.value.pos.line < b.value.pos.line
+                                                    : a.value.pos.col < b.value.pos.col;
       });
       break;
     }

@@ -20,6 +20,8 @@ struct SourcePos {
   int col = 0;
 };
 
+struct TableEntry;
+
 class Node {
  public:
   enum class Kind { kTable, kArray, kString, kInteger, kFloat, kBool, kDateTime };
@@ -30,7 +32,7 @@ class Node {
   std::int64_t integer = 0;
   double floating = 0.0;
   bool boolean = false;
-  std::vector<std::pair<std::string, Node>> table;  // kTable, in file order
+  std::vector<TableEntry> table;  // kTable, in file order (binds as `auto& [key, node]`)
   std::vector<Node> array;                          // kArray
 
   bool is_table() const { return kind == Kind::kTable; }
@@ -41,6 +43,13 @@ class Node {
   }
   // The child of a table by key, or nullptr.
   const Node* Find(std::string_view key) const;
+};
+
+// One key of a table. (A struct, not std::pair: pair needs a complete Node, which clang's
+// checking of libstdc++ enforces.)
+struct TableEntry {
+  std::string key;
+  Node value;
 };
 
 std::string_view KindName(Node::Kind kind);  // "table", "string", "integer", ...

@@ -49,7 +49,7 @@ class Pipeline::Impl {
       : cfg_(cfg),
         clock_(clock),
         readings_(cfg.queue.capacity, cfg.queue.overflow),
-        chunks_(64, OverflowPolicy::kBlock),
+        chunks_(8, OverflowPolicy::kBlock),
         sink_(readings_) {}
 
   const config::GatewayConfig& cfg_;
@@ -84,6 +84,7 @@ class Pipeline::Impl {
     std::vector<Reading> batch;
     std::vector<Event> events;
     Chunk chunk;
+    std::int64_t last_tick_ns = clock_.MonotonicNs();
     batch.reserve(4096);
     for (;;) {
       batch.clear();
@@ -96,11 +97,24 @@ class Pipeline::Impl {
           spdlog::info("rules reloaded: {} rules", rules_->rule_count());
         }
       }
+      // Stale-data checks need time to pass even when no reading comes: tick once a second.
+      std::int64_t mono = clock_.MonotonicNs();
+      if (rules_ && mono - last_tick_ns >= 1'000'000'000) {
+        last_tick_ns = mono;
+        events.clear();
+        rules_->Tick(clock_.NowNs(), events);
+        for (const Event& e : events) chunk.push_back(ToRecord(e));
+        events_ += events.size();
+      }
       if (n == 0) {
+        if (!chunk.empty()) {
+          chunks_.Push(std::move(chunk));
+          chunk = Chunk();
+        }
         if (readings_.closed()) break;
         continue;
       }
-      chunk.reserve(n);
+      chunk.reserve(chunk.size() + n);
       for (Reading& r : batch) {
         events.clear();
         bool forward = rules_ ? rules_->Process(r, events) : true;

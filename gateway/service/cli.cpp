@@ -1,9 +1,13 @@
 // Command-line parsing (CLI11 is a heavy header: included here only).
 #include "gateway/service/cli.h"
 
+#include <iostream>
+
 #include <CLI/CLI.hpp>
 
 #include "gateway/service/commands.h"
+#include "rules/replay/replay.h"
+#include "rules/testing/rule_test.h"
 
 namespace pn::service {
 
@@ -28,6 +32,24 @@ int RunCli(int argc, char** argv) {
       app.add_subcommand("check", "Validate a configuration and its rule files; print every error.");
   check_cmd->add_option("-c,--config", check_path, "Configuration file (TOML)")->required();
 
+  rules::ReplayOptions replay;
+  auto* replay_cmd = app.add_subcommand(
+      "replay",
+      "Feed a recorded CSV through the rules and print the events as JSON lines on stdout.");
+  replay_cmd->add_option("--rules", replay.rules_files, "Rule file(s) (TOML)")->required();
+  replay_cmd->add_option("--csv", replay.csv, "CSV with a header row; separator , ; or "
+                                              "whitespace")->required();
+  replay_cmd->add_option("--time-column", replay.time_column,
+                         "Time column (ISO date-time or a number); default: the first column");
+  replay_cmd->add_option("--device-column", replay.device_column,
+                         "Column whose value names the device; default: the file's name");
+
+  std::vector<std::string> test_files;
+  auto* test_cmd = app.add_subcommand(
+      "test-rules",
+      "Run rule tests written in TOML (input series, expected events), like promtool test rules.");
+  test_cmd->add_option("files", test_files, "Rule test files (TOML)")->required();
+
   auto* ref_cmd = app.add_subcommand(
       "reference-config", "Print the fully commented reference configuration (every key).");
   auto* version_cmd = app.add_subcommand("version", "Print the version.");
@@ -39,6 +61,8 @@ int RunCli(int argc, char** argv) {
   }
   if (*run_cmd) return Run(run);
   if (*check_cmd) return Check(check_path);
+  if (*replay_cmd) return rules::RunReplay(replay, std::cout, std::cerr);
+  if (*test_cmd) return rules::RunRuleTests(test_files, std::cout, std::cerr);
   if (*ref_cmd) return ReferenceConfig();
   if (*version_cmd) return Version();
   return kExitFailure;
