@@ -1,0 +1,20 @@
+// Multivariate detector over several series of one device: PCA on a healthy baseline learned
+// from the first `baseline` samples, then per sample Hotelling's T-squared (the distance within
+// the principal subspace, in its own variances) and the squared prediction error Q (SPE, the
+// distance off that subspace: broken correlations between sensors). The correlation matrix is
+// shrunk towards the identity, so the baseline may be short or nearly collinear.
+//
+// Both statistics are mapped to standard-normal z-values (Wilson-Hilferty for T-squared on its
+// chi-squared(k) law, Jackson-Mudholkar for Q), optionally averaged exponentially over
+// `smoothing` samples, and the score is the normal probability of the larger one.
+// Memory O(d^2) for d series; O(d^2) time per sample.
+#pragma once
+
+#include "rules/detectors/detector.h"
+
+namespace pn::rules {
+
+// The registry entry for `type = "hotelling"`.
+const DetectorType& HotellingDetectorType();
+
+}  // namespace pn::rules
