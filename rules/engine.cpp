@@ -111,6 +111,11 @@ class EngineImpl final : public Engine {
     return ProcessOne(reading, out, 0);
   }
 
+  void TakeDerived(std::vector<Reading>& out) override {
+    for (Reading& r : derived_) out.push_back(std::move(r));
+    derived_.clear();
+  }
+
   bool ProcessOne(Reading& reading, std::vector<Event>& out, std::size_t depth) {
     SeriesEntry& entry = Lookup(reading.device, reading.series);
     if (entry.bindings.empty()) {
@@ -325,7 +330,7 @@ class EngineImpl final : public Engine {
       const DeriveDef& def = set_->derives[db.derive];
       Reading derived{r.device, def.name,       def.expr->Eval(st.values),
                       def.unit, Quality::kGood, r.ts_ns};
-      ProcessOne(derived, out, depth + 1);
+      if (ProcessOne(derived, out, depth + 1)) derived_.push_back(std::move(derived));
     }
   }
 
@@ -356,6 +361,7 @@ class EngineImpl final : public Engine {
         if (!std::isnan(est.health)) {
           Event& e = NewEvent(out, def, r.ts_ns, r.device, def.group_series, EventKind::kHealth);
           e.health = est.health;
+          e.trend = est.trend;
         }
         if (!std::isnan(est.rul)) {
           Event& e = NewEvent(out, def, r.ts_ns, r.device, def.group_series, EventKind::kRul);
@@ -403,7 +409,8 @@ class EngineImpl final : public Engine {
   bool any_stale_ = false;                // some series may have a raised stale alarm
   std::int64_t next_stale_check_ns_ = 0;  // Tick() has nothing to do before this
   StringMap<DeviceEntry> devices_;
-  std::vector<StringMap<std::unique_ptr<DeriveState>>> derive_states_;  // per derive, by device
+  std::vector<StringMap<std::unique_ptr<DeriveState>>> derive_states_;
+  std::vector<Reading> derived_;  // derived readings not yet taken by TakeDerived()  // per derive, by device
 };
 
 }  // namespace

@@ -47,6 +47,10 @@ class Engine {
     (void)out;
   }
 
+  // Moves the derived readings ([[derive]] series) computed since the last call into `out`,
+  // so the daemon can forward them like any reading. Replay and rule tests need not call it.
+  virtual void TakeDerived(std::vector<Reading>& out) { (void)out; }
+
   // Reload support: takes over the learned state of every rule of `previous` that is unchanged
   // in this engine (same name, same definition). Called before the first Process().
   virtual void AdoptState(Engine& previous) = 0;

@@ -45,6 +45,7 @@ struct Event {
   double score = kNaN;   // anomaly score 0..1
   double health = kNaN;  // health index 0..1
   double rul = kNaN;     // remaining useful life, in the series' time units
+  double trend = kNaN;   // health events: slope of the health index per time unit
   std::string severity;  // alarms: "info", "warning", "critical"
   std::string message;   // short human-readable explanation
 };

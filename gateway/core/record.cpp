@@ -96,6 +96,7 @@ NewRecord ToRecord(const Event& e) {
   num("score", e.score);
   num("health", e.health);
   num("rul", e.rul);
+  num("trend", e.trend);
   if (!e.severity.empty()) {
     AppendKey(b, "severity");
     AppendJsonString(b, e.severity);

@@ -134,6 +134,7 @@ void AppendEventJson(std::string& buf, std::string_view ts_text, const Event& e)
   num("score", e.score);
   num("health", e.health);
   num("rul", e.rul);
+  num("trend", e.trend);
   if (!e.severity.empty()) {
     buf += ",\"severity\":";
     AppendJsonString(buf, e.severity);

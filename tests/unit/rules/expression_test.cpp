@@ -146,3 +146,33 @@ expr = "x"
 
 }  // namespace
 }  // namespace pn::rules
+
+TEST_CASE("derived readings are handed out by TakeDerived for forwarding, once each") {
+  config::ErrorList errors;
+  auto engine = Engine::LoadString(R"(
+[[derive]]
+name = "power_kw"
+expr = "voltage * current / 1000"
+unit = "kW"
+)",
+                                   "r.toml", errors);
+  REQUIRE(engine != nullptr);
+  std::vector<Event> ev;
+  std::vector<Reading> derived;
+  Reading v{"pump-1", "voltage", 230, "V", Quality::kGood, 5};
+  engine->Process(v, ev);
+  engine->TakeDerived(derived);
+  CHECK(derived.empty());
+  Reading c{"pump-1", "current", 10, "A", Quality::kGood, 6};
+  engine->Process(c, ev);
+  engine->TakeDerived(derived);
+  REQUIRE(derived.size() == 1);
+  CHECK(derived[0].device == "pump-1");
+  CHECK(derived[0].series == "power_kw");
+  CHECK(derived[0].unit == "kW");
+  CHECK(derived[0].value == doctest::Approx(2.3));
+  CHECK(derived[0].ts_ns == 6);
+  derived.clear();
+  engine->TakeDerived(derived);  // taken once only
+  CHECK(derived.empty());
+}
