@@ -1,0 +1,534 @@
+#include "gateway/upstream/mqtt/mqtt_upstream.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <mqtt/async_client.h>
+#include <spdlog/spdlog.h>
+
+namespace pn::mqtt_upstream {
+
+namespace {
+
+using config::KeySpec;
+using config::ValueType;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+constexpr std::array<Placeholder, 2> kStatusPlaceholders = {Placeholder::kGateway,
+                                                            Placeholder::kUpstream};
+
+const config::TableSpec& Spec() {
+  static const config::TableSpec spec{
+      "Publishes records to an MQTT broker (Paho MQTT C++).",
+      {
+          {.name = "servers",
+           .type = ValueType::kStringList,
+           .description = "Broker URIs, tried in order until one accepts the connection: "
+                          "tcp://HOST:PORT (or mqtt://) in the clear, ssl://HOST:PORT (or "
+                          "mqtts://) with TLS.",
+           .required = true,
+           .example = "[\"tcp://127.0.0.1:1883\"]"},
+          {.name = "client_id",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "MQTT client identifier, unique on the broker. Empty means "
+                          "\"processnow-GATEWAY-UPSTREAM\"."},
+          {.name = "clean_session",
+           .type = ValueType::kBool,
+           .default_value = true,
+           .description = "Start a clean session on every connect. With false the broker keeps "
+                          "the session and the client resends its unacknowledged messages after "
+                          "a reconnect (the store resends them anyway: delivery is at-least-once "
+                          "either way)."},
+          {.name = "qos",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{1},
+           .description = "MQTT quality of service of the data messages. 1 (at least once) is "
+                          "the default; 0 acknowledges a message once it is written to the "
+                          "socket, so records can be lost if the connection drops; 2 costs a "
+                          "second round trip per message.",
+           .min = 0,
+           .max = 2},
+          {.name = "retain",
+           .type = ValueType::kBool,
+           .default_value = false,
+           .description = "Publish data messages with the retain flag."},
+          {.name = "topic",
+           .type = ValueType::kString,
+           .default_value = std::string("{gateway}/{device}/{series}"),
+           .description = "Topic template of the data messages. Placeholders: {gateway}, "
+                          "{upstream}, {device}, {series}, {type} (reading or event), {kind} "
+                          "(reading, or the event kind: anomaly, alarm, clear, health, rul). "
+                          "'+' and '#' in a value become '_'."},
+          {.name = "event_topic",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "Topic template of the events from the rules. Empty means `topic`."},
+          {.name = "payload",
+           .type = ValueType::kString,
+           .default_value = std::string("json"),
+           .description = "Payload format: \"json\" (one record per message), \"json_batch\" "
+                          "(a JSON array of records per message, grouped by topic) or "
+                          "\"influx\" (InfluxDB line protocol, one line per record, lines "
+                          "grouped by topic).",
+           .choices = {"json", "json_batch", "influx"}},
+          {.name = "batch_max_records",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{500},
+           .description = "json_batch and influx: most records in one message.",
+           .min = 1,
+           .max = 100000},
+          {.name = "influx_events_measurement",
+           .type = ValueType::kString,
+           .default_value = std::string("events"),
+           .description = "influx: measurement name of the events (readings use their series "
+                          "name)."},
+          {.name = "status_topic",
+           .type = ValueType::kString,
+           .default_value = std::string("{gateway}/status"),
+           .description = "Topic of the retained birth message (published after every connect) "
+                          "and of the last will (published by the broker when the connection "
+                          "dies, and by the gateway before a clean disconnect). Placeholders: "
+                          "{gateway}, {upstream}. Empty disables both."},
+          {.name = "birth_payload",
+           .type = ValueType::kString,
+           .default_value = std::string("online"),
+           .description = "Payload of the birth message."},
+          {.name = "will_payload",
+           .type = ValueType::kString,
+           .default_value = std::string("offline"),
+           .description = "Payload of the last will."},
+          {.name = "max_inflight",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{64},
+           .description = "Most messages published and not yet acknowledged at any time.",
+           .min = 1,
+           .max = 65535},
+          {.name = "publish_timeout_ms",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{10000},
+           .description = "How long one send waits for the acknowledgements of its messages "
+                          "before it gives up and retries the unacknowledged records.",
+           .min = 100,
+           .max = 600000},
+          {.name = "connect_timeout_ms",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{5000},
+           .description = "How long a connection attempt (TCP, TLS and MQTT handshakes) may "
+                          "take.",
+           .min = 100,
+           .max = 600000},
+          {.name = "keep_alive_s",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{30},
+           .description = "MQTT keep-alive interval: a dead connection is noticed after about "
+                          "1.5 times this.",
+           .min = 1,
+           .max = 65535},
+          {.name = "username",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "User name for the broker. Empty: no user name."},
+          {.name = "password_file",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "File holding the password (one line; a trailing newline is "
+                          "ignored). Never logged."},
+          {.name = "password_env",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "Environment variable holding the password, instead of "
+                          "password_file. Never logged."},
+          {.name = "ca_file",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "TLS: PEM file of the certificate authorities that sign the broker's "
+                          "certificate. Empty: the system's trust store."},
+          {.name = "cert_file",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "TLS: PEM file of the client certificate (and chain), for brokers "
+                          "that require client certificates."},
+          {.name = "key_file",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "TLS: PEM file of the client certificate's private key. Empty: the "
+                          "key is in cert_file."},
+          {.name = "tls_verify_hostname",
+           .type = ValueType::kBool,
+           .default_value = true,
+           .description = "TLS: check that the broker's certificate names the host in the URI. "
+                          "Turning it off lets anyone with a certificate from the CA pose as "
+                          "the broker; the gateway logs a warning."},
+      }};
+  return spec;
+}
+
+bool IsTlsUri(std::string_view uri) {
+  return uri.starts_with("ssl://") || uri.starts_with("mqtts://") || uri.starts_with("wss://");
+}
+
+bool IsKnownUri(std::string_view uri) {
+  return uri.starts_with("tcp://") || uri.starts_with("mqtt://") || uri.starts_with("ws://") ||
+         IsTlsUri(uri);
+}
+
+Result<PayloadFormat> ParseFormat(const std::string& s) {
+  if (s == "json") return PayloadFormat::kJson;
+  if (s == "json_batch") return PayloadFormat::kJsonBatch;
+  if (s == "influx") return PayloadFormat::kInflux;
+  return Err(Status::Config("unknown payload format " + s));
+}
+
+Result<std::string> ReadPassword(const config::Section& s) {
+  std::string file = s.GetString("password_file");
+  std::string env = s.GetString("password_env");
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) {
+      return Err(Status::Config("cannot read password_file \"" + file +
+                                "\": " + std::strerror(errno)));
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    std::string pw = ss.str();
+    while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+    return pw;
+  }
+  if (!env.empty()) {
+    const char* v = std::getenv(env.c_str());
+    if (v == nullptr) {
+      return Err(Status::Config("password_env names \"" + env + "\", which is not set"));
+    }
+    return std::string(v);
+  }
+  return std::string();
+}
+
+}  // namespace
+
+void Check(const config::Section& s, config::ErrorList& errors) {
+  auto servers = s.GetStringList("servers");
+  bool any_tls = false;
+  if (servers.empty()) s.AddError(errors, "servers", "must name at least one broker URI");
+  for (const auto& uri : servers) {
+    if (!IsKnownUri(uri)) {
+      s.AddError(errors, "servers",
+                 "\"" + uri + "\" is not tcp://, mqtt://, ssl://, mqtts://, ws:// or wss://");
+    }
+    any_tls = any_tls || IsTlsUri(uri);
+  }
+  for (const char* key : {"topic", "event_topic"}) {
+    std::string text = s.GetString(key);
+    if (text.empty() && std::string_view(key) == "event_topic") continue;
+    auto t = TopicTemplate::Parse(text);
+    if (!t) s.AddError(errors, key, t.error().message());
+  }
+  if (std::string st = s.GetString("status_topic"); !st.empty()) {
+    auto t = TopicTemplate::Parse(st, kStatusPlaceholders);
+    if (!t) s.AddError(errors, "status_topic", t.error().message());
+  }
+  if (s.Has("password_file") && s.Has("password_env")) {
+    s.AddError(errors, "password_env", "set password_file or password_env, not both");
+  }
+  if (std::string f = s.GetString("password_file"); !f.empty() && ::access(f.c_str(), R_OK) != 0) {
+    s.AddError(errors, "password_file",
+               "cannot read \"" + f + "\": " + std::strerror(errno));
+  }
+  for (const char* key : {"ca_file", "cert_file", "key_file"}) {
+    std::string f = s.GetString(key);
+    if (f.empty()) continue;
+    if (!any_tls) {
+      s.AddError(errors, key, "TLS file given but no server URI uses TLS (ssl:// or mqtts://)");
+    }
+    if (::access(f.c_str(), R_OK) != 0) {
+      s.AddError(errors, key, "cannot read \"" + f + "\": " + std::strerror(errno));
+    }
+  }
+  if (!s.GetString("key_file").empty() && s.GetString("cert_file").empty()) {
+    s.AddError(errors, "key_file", "key_file needs cert_file");
+  }
+}
+
+MqttUpstream::MqttUpstream(std::string name, Options options)
+    : name_(std::move(name)), options_(std::move(options)) {
+  tls_ = std::any_of(options_.servers.begin(), options_.servers.end(),
+                     [](const std::string& u) { return IsTlsUri(u); });
+  if (tls_ && !options_.tls_verify_hostname) {
+    spdlog::warn(
+        "upstream {}: tls_verify_hostname = false: the broker's certificate is not checked "
+        "against its host name, so anyone holding a certificate from the CA can pose as it",
+        name_);
+  }
+}
+
+MqttUpstream::~MqttUpstream() { Stop(); }
+
+std::string MqttUpstream::TakeTlsError() {
+  std::lock_guard lock(error_mu_);
+  std::string s = std::move(tls_error_);
+  tls_error_.clear();
+  return s;
+}
+
+Status MqttUpstream::Connect() {
+  connected_ = false;
+  try {
+    if (!client_) {
+      // No offline buffering (a publish while disconnected fails), and room in Paho's command
+      // queue for the whole window (its default of 100 would refuse larger windows).
+      mqtt::create_options co;
+      co.set_send_while_disconnected(false);
+      co.set_max_buffered_messages(options_.max_inflight + 16);
+      client_ = std::make_unique<mqtt::async_client>(
+          options_.servers.front(), options_.client_id, co,
+          static_cast<mqtt::iclient_persistence*>(nullptr));
+      client_->set_connection_lost_handler([this](const std::string& cause) {
+        connected_ = false;
+        spdlog::warn("upstream {}: connection to the broker lost{}{}", name_,
+                     cause.empty() ? "" : ": ", cause);
+      });
+    }
+    mqtt::connect_options_builder b;
+    b.servers(std::make_shared<mqtt::string_collection>(options_.servers))
+        .clean_session(options_.clean_session)
+        .keep_alive_interval(options_.keep_alive)
+        .connect_timeout(options_.connect_timeout)
+        .max_inflight(options_.max_inflight)
+        .automatic_reconnect(false);
+    if (!options_.username.empty()) b.user_name(options_.username);
+    if (!options_.password.empty()) b.password(options_.password);
+    if (!options_.status_topic.empty()) {
+      b.will(mqtt::message(options_.status_topic, options_.will_payload, 1, true));
+    }
+    if (tls_) {
+      mqtt::ssl_options_builder sb;
+      if (!options_.ca_file.empty()) sb.trust_store(options_.ca_file);
+      if (!options_.cert_file.empty()) sb.key_store(options_.cert_file);
+      if (!options_.key_file.empty()) sb.private_key(options_.key_file);
+      sb.enable_server_cert_auth(true);  // the chain must lead to a trusted CA
+      sb.verify(options_.tls_verify_hostname);  // and name the host (Paho's default: off)
+      sb.error_handler([this](const std::string& msg) {
+        std::lock_guard lock(error_mu_);
+        tls_error_ = msg;
+      });
+      b.ssl(sb.finalize());
+    }
+    mqtt::token_ptr tok = client_->connect(b.finalize());
+    if (!tok->wait_for(options_.connect_timeout + milliseconds(2000))) {
+      client_.reset();  // a hung attempt: start over with a fresh client next time
+      return Status::Unavailable("connecting to the broker timed out");
+    }
+    std::string uri = tok->get_connect_response().get_server_uri();
+    connected_ = true;
+    spdlog::info("upstream {}: connected to {}", name_, uri.empty() ? "the broker" : uri);
+  } catch (const std::exception& e) {
+    std::string tls = TakeTlsError();
+    std::string msg = std::string("cannot connect to the broker: ") + e.what();
+    while (!tls.empty() && (tls.back() == '\n' || tls.back() == '\r')) tls.pop_back();
+    if (!tls.empty()) {
+      msg += " (TLS: " + tls + ")";
+    } else if (tls_) {
+      // Paho checks the host name after the handshake and reports no OpenSSL error for it.
+      msg += " (if the broker is up: the TLS handshake failed or its certificate does not name "
+             "the host of the URI)";
+    }
+    return Status::Unavailable(msg);
+  }
+  TakeTlsError();
+  if (!options_.status_topic.empty()) {
+    Status s = PublishStatus(options_.birth_payload, options_.publish_timeout);
+    if (!s.ok()) spdlog::warn("upstream {}: birth message failed: {}", name_, s.message());
+  }
+  return Status::Ok();
+}
+
+Status MqttUpstream::PublishStatus(const std::string& payload, milliseconds timeout) {
+  try {
+    auto tok = client_->publish(options_.status_topic, payload.data(), payload.size(), 1, true);
+    if (!tok->wait_for(timeout)) return Status::Unavailable("timed out");
+  } catch (const std::exception& e) {
+    return Status::Unavailable(e.what());
+  }
+  return Status::Ok();
+}
+
+Status MqttUpstream::Start() {
+  if (connected_) return Status::Ok();
+  return Connect();
+}
+
+SendResult MqttUpstream::Send(std::span<const Record> records) {
+  if (records.empty()) return {SendCode::kOk, 0, {}};
+  if (!connected_) {
+    Status s = Connect();
+    if (!s.ok()) return {SendCode::kRetry, 0, s.message()};
+  }
+  Encode(records, options_.encoder, encoded_);
+  const std::size_t n = encoded_.messages.size();
+  const auto deadline = steady_clock::now() + options_.publish_timeout;
+  const auto window = static_cast<std::size_t>(options_.max_inflight);
+  std::vector<mqtt::delivery_token_ptr> tokens(n);
+  std::vector<bool> acked(n, false);
+  std::string error;
+
+  // Waits for token i until the deadline; false (with `error` set) when it did not complete.
+  auto wait_one = [&](std::size_t i) -> bool {
+    for (;;) {
+      auto now = steady_clock::now();
+      if (now >= deadline) {
+        error = "no acknowledgement within publish_timeout_ms";
+        return false;
+      }
+      auto slice = std::min(std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds(1),
+                            milliseconds(50));
+      try {
+        if (tokens[i]->wait_for(slice)) {
+          acked[i] = true;
+          return true;
+        }
+      } catch (const std::exception& e) {
+        error = std::string("publish failed: ") + e.what();
+        return false;
+      }
+      if (!connected_) {
+        error = "connection to the broker lost";
+        return false;
+      }
+    }
+  };
+
+  std::size_t published = 0, waited = 0;
+  bool failed = false;
+  for (; published < n && !failed; ++published) {
+    while (published - waited >= window) {
+      if (!wait_one(waited)) {
+        failed = true;
+        break;
+      }
+      ++waited;
+    }
+    if (failed) break;
+    Message& m = encoded_.messages[published];
+    try {
+      tokens[published] = client_->publish(
+          mqtt::make_message(m.topic, std::move(m.payload), options_.qos, options_.retain));
+    } catch (const std::exception& e) {
+      error = std::string("publish failed: ") + e.what();
+      failed = true;
+      break;
+    }
+  }
+  while (!failed && waited < published) {
+    if (!wait_one(waited)) {
+      failed = true;
+      break;
+    }
+    ++waited;
+  }
+  // Acknowledgements that arrived after the first failure still count.
+  for (std::size_t i = waited; i < published; ++i) {
+    try {
+      if (tokens[i] && tokens[i]->try_wait()) acked[i] = true;
+    } catch (const std::exception&) {
+    }
+  }
+  SendResult result;
+  result.delivered = DeliveredPrefix(encoded_, acked);
+  if (result.delivered == records.size()) {
+    result.code = SendCode::kOk;
+    return result;
+  }
+  try {
+    if (!client_->is_connected()) connected_ = false;
+  } catch (const std::exception&) {
+    connected_ = false;
+  }
+  result.code = SendCode::kRetry;
+  result.error = error.empty() ? "not every message was acknowledged" : error;
+  return result;
+}
+
+void MqttUpstream::Stop() {
+  if (!client_) return;
+  // Bounded: a stop must not outlast the gateway's shutdown deadline by much.
+  const milliseconds bound = std::min(options_.publish_timeout, milliseconds(2000));
+  try {
+    if (connected_ && client_->is_connected()) {
+      if (!options_.status_topic.empty()) (void)PublishStatus(options_.will_payload, bound);
+      client_->disconnect(static_cast<int>(bound.count()))->wait_for(bound + milliseconds(500));
+    }
+  } catch (const std::exception& e) {
+    spdlog::debug("upstream {}: disconnect: {}", name_, e.what());
+  }
+  connected_ = false;
+  try {
+    client_.reset();
+  } catch (const std::exception&) {
+  }
+}
+
+UpstreamType UpstreamTypeEntry() {
+  return UpstreamType{
+      .type = "mqtt",
+      .summary = "MQTT broker (Paho MQTT C++): JSON, JSON batches or InfluxDB line protocol, "
+                 "QoS 1, TLS, birth and last will.",
+      .spec = &Spec(),
+      .check = [](const config::Section& s, config::ErrorList& e) { Check(s, e); },
+      .create = [](const config::Section& s, const UpstreamContext& ctx)
+          -> Result<std::unique_ptr<Upstream>> {
+        Options o;
+        o.servers = s.GetStringList("servers");
+        if (o.servers.empty()) return Err(Status::Config("servers: no broker URI"));
+        o.client_id = s.GetString("client_id");
+        if (o.client_id.empty()) o.client_id = "processnow-" + ctx.gateway_id + "-" + ctx.name;
+        o.clean_session = s.GetBool("clean_session");
+        o.qos = static_cast<int>(s.GetInt("qos"));
+        o.retain = s.GetBool("retain");
+        EncoderOptions& e = o.encoder;
+        e.gateway_id = ctx.gateway_id;
+        e.upstream = ctx.name;
+        auto topic = TopicTemplate::Parse(s.GetString("topic"));
+        if (!topic) return Err(Status::Config("topic: " + topic.error().message()));
+        e.topic = std::move(*topic);
+        if (std::string et = s.GetString("event_topic"); !et.empty()) {
+          auto t = TopicTemplate::Parse(et);
+          if (!t) return Err(Status::Config("event_topic: " + t.error().message()));
+          e.event_topic = std::move(*t);
+        }
+        auto format = ParseFormat(s.GetString("payload"));
+        if (!format) return Err(format.error());
+        e.format = *format;
+        e.batch_max_records = static_cast<std::size_t>(s.GetInt("batch_max_records"));
+        e.events_measurement = s.GetString("influx_events_measurement");
+        if (std::string st = s.GetString("status_topic"); !st.empty()) {
+          auto t = TopicTemplate::Parse(st, kStatusPlaceholders);
+          if (!t) return Err(Status::Config("status_topic: " + t.error().message()));
+          o.status_topic = t->Expand(TopicValues{.gateway = ctx.gateway_id, .upstream = ctx.name});
+        }
+        o.birth_payload = s.GetString("birth_payload");
+        o.will_payload = s.GetString("will_payload");
+        o.max_inflight = static_cast<int>(s.GetInt("max_inflight"));
+        o.publish_timeout = milliseconds(s.GetInt("publish_timeout_ms"));
+        o.connect_timeout = milliseconds(s.GetInt("connect_timeout_ms"));
+        o.keep_alive = std::chrono::seconds(s.GetInt("keep_alive_s"));
+        o.username = s.GetString("username");
+        auto pw = ReadPassword(s);
+        if (!pw) return Err(pw.error());
+        o.password = std::move(*pw);
+        o.ca_file = s.GetString("ca_file");
+        o.cert_file = s.GetString("cert_file");
+        o.key_file = s.GetString("key_file");
+        o.tls_verify_hostname = s.GetBool("tls_verify_hostname");
+        return std::make_unique<MqttUpstream>(ctx.name, std::move(o));
+      }};
+}
+
+}  // namespace pn::mqtt_upstream
