@@ -1,0 +1,95 @@
+// Runs drivers/mqtt/testcases/<case>/: config.toml holds a [drivers.broker] table; messages.txt
+// holds one message per line, "TOPIC PAYLOAD" ("\n" in a payload stands for a newline); the case
+// expects either expected.txt (one reading per line, "TS_NS DEVICE SERIES=VALUE" with four
+// decimals, then "errors=N": the messages rejected) or expected_error.txt (the config errors as
+// `processnow check` prints them, file named "config.toml"). Messages go through the driver's
+// decoder (templates + payload parser) with the arrival time 1767225600000000000; the broker
+// path is covered by the integration tests.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "mqtt_test_util.h"
+
+namespace pn::mqtt {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string RunCase(const fs::path& dir) {
+  auto l = testing::Load(ReadFile(dir / "config.toml"), "config.toml");
+  if (!l.errors.empty()) return l.errors.ToString();
+  auto decoder = MakeDecoder(SettingsFromSection(*l.section), "broker");
+  if (!decoder) return "test error: " + decoder.error().message() + "\n";
+  std::istringstream in(ReadFile(dir / "messages.txt"));
+  std::string line;
+  std::vector<Reading> readings;
+  int errors = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const std::size_t sp = line.find(' ');
+    const std::string topic = line.substr(0, sp);
+    std::string payload = sp == std::string::npos ? "" : line.substr(sp + 1);
+    for (std::size_t p = payload.find("\\n"); p != std::string::npos; p = payload.find("\\n", p)) {
+      payload.replace(p, 2, "\n");
+    }
+    if (!(*decoder)->Decode(topic, payload, 1767225600000000000, readings).ok()) ++errors;
+  }
+  std::string out;
+  char buf[64];
+  for (const auto& r : readings) {
+    std::snprintf(buf, sizeof buf, "%.4f", r.value);
+    out += std::to_string(r.ts_ns) + " " + r.device + " " + r.series + "=" + buf + "\n";
+  }
+  return out + "errors=" + std::to_string(errors) + "\n";
+}
+
+}  // namespace
+
+TEST_CASE("mqtt testcases: every case in drivers/mqtt/testcases gives its expected output") {
+  const fs::path root = fs::path(PN_SOURCE_DIR) / "drivers" / "mqtt" / "testcases";
+  REQUIRE(fs::is_directory(root));
+  std::vector<fs::path> cases;
+  for (const auto& e : fs::directory_iterator(root)) {
+    if (e.is_directory()) cases.push_back(e.path());
+  }
+  std::sort(cases.begin(), cases.end());
+  REQUIRE(cases.size() >= 4);
+  for (const auto& dir : cases) {
+    const std::string name = dir.filename().string();
+    INFO("case ", name);
+    const bool want_error = fs::exists(dir / "expected_error.txt");
+    REQUIRE_MESSAGE((want_error || fs::exists(dir / "expected.txt")),
+                    "needs expected.txt or expected_error.txt");
+    const std::string expected =
+        ReadFile(dir / (want_error ? "expected_error.txt" : "expected.txt"));
+    const std::string actual = RunCase(dir);
+    if (actual != expected) {
+      const fs::path out = fs::path(PN_BINARY_DIR) / "mqtt_testcases" / name;
+      fs::create_directories(out);
+      std::ofstream(out / "actual.txt", std::ios::binary) << actual;
+      FAIL_CHECK("output differs; actual written to ", (out / "actual.txt").string(), "\n",
+                 actual);
+    }
+  }
+}
+
+TEST_CASE("mqtt testcases: drivers/mqtt/example.toml is a valid configuration") {
+  const auto path = fs::path(PN_SOURCE_DIR) / "drivers" / "mqtt" / "example.toml";
+  auto l = testing::Load(ReadFile(path), "example.toml", "plant");
+  REQUIRE_MESSAGE(l.errors.empty(), l.errors.ToString());
+  CHECK(SettingsFromSection(*l.section).payload == "json");
+}
+
+}  // namespace pn::mqtt
