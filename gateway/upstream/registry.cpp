@@ -1,5 +1,7 @@
 // The explicit list of upstream types. Add a forwarder here and to upstream/CMakeLists.txt.
 #include "gateway/upstream/file/file_upstream.h"
+#include "gateway/upstream/kafka/kafka_upstream.h"
+#include "gateway/upstream/mqtt/mqtt_upstream.h"
 #include "gateway/upstream/upstream.h"
 
 namespace pn {
@@ -7,6 +9,8 @@ namespace pn {
 const std::vector<UpstreamType>& UpstreamTypes() {
   static const std::vector<UpstreamType> types = {
       file_upstream::UpstreamTypeEntry(),
+      kafka_upstream::UpstreamTypeEntry(),
+      mqtt_upstream::UpstreamTypeEntry(),
   };
   return types;
 }
