@@ -13,39 +13,16 @@
 #include "drivers/modbus/modbus_config.h"
 #include "gateway/config/schema.h"
 #include "gateway/config/toml_tree.h"
+#include "tests/unit/drivers/driver_test_util.h"
 
 namespace pn::modbus::testing {
 
-// A parsed gateway config and the [drivers.<name>] section of it, validated like the gateway
-// loader does: the spec first (`type` and `enabled` skipped), then Check() if that passed.
-struct Loaded {
-  config::Document doc;
-  config::ErrorList errors;
-  std::optional<config::Section> section;  // set when errors is empty
-};
+using Loaded = pn::testing::LoadedDriver;
 
+// The [drivers.NAME] table of a config text, validated like the gateway loader does.
 inline Loaded Load(std::string_view toml, const std::string& file = "gateway.toml",
                    const std::string& name = "plc") {
-  Loaded l;
-  auto doc = config::ParseString(toml, file);
-  if (!doc) {
-    l.errors.Add(file, {}, "", doc.error().message());
-    return l;
-  }
-  l.doc = std::move(*doc);
-  const config::Node* drivers = l.doc.root.Find("drivers");
-  const config::Node* node = drivers ? drivers->Find(name) : nullptr;
-  if (node == nullptr) {
-    l.errors.Add(file, {}, "drivers." + name, "missing");
-    return l;
-  }
-  const std::string path = "drivers." + name;
-  config::Validate(*node, Spec(), path, file, l.errors, {"type", "enabled"});
-  if (!l.errors.empty()) return l;
-  config::Section section(node, &Spec(), path, file);
-  Check(section, l.errors);
-  if (l.errors.empty()) l.section = section;
-  return l;
+  return pn::testing::LoadDriverSection(toml, Spec(), Check, file, name);
 }
 
 // Collects readings from the driver thread.
