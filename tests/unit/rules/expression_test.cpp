@@ -144,8 +144,6 @@ expr = "x"
         "derive[2])\n");
 }
 
-}  // namespace
-}  // namespace pn::rules
 
 TEST_CASE("derived readings are handed out by TakeDerived for forwarding, once each") {
   config::ErrorList errors;
@@ -176,3 +174,6 @@ unit = "kW"
   engine->TakeDerived(derived);  // taken once only
   CHECK(derived.empty());
 }
+
+}  // namespace
+}  // namespace pn::rules
