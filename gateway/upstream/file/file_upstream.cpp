@@ -1,5 +1,6 @@
 #include "gateway/upstream/file/file_upstream.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -41,11 +42,24 @@ Status FileUpstream::Start() {
     owns_ = false;
     return Status::Ok();
   }
-  out_ = std::fopen(options_.path.c_str(), "ae");
+  // "a+" so the last byte can be read: a process killed mid-write leaves a partial line, and the
+  // next record must not be glued onto it (readers skip lines that do not parse).
+  out_ = std::fopen(options_.path.c_str(), "a+e");
   if (out_ == nullptr) {
     return Status::IoError("cannot open \"" + options_.path + "\": " + std::strerror(errno));
   }
   owns_ = true;
+  struct stat st {};
+  if (::fstat(fileno(out_), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+      std::fseek(out_, -1, SEEK_END) == 0) {
+    int last = std::fgetc(out_);
+    std::fseek(out_, 0, SEEK_END);
+    if (last != '\n' && last != EOF && (std::fputc('\n', out_) == EOF || std::fflush(out_) != 0)) {
+      int err = errno;
+      Stop();
+      return Status::IoError("cannot write to \"" + options_.path + "\": " + std::strerror(err));
+    }
+  }
   return Status::Ok();
 }
 

@@ -69,3 +69,17 @@ TEST_CASE("a full device is a retryable error and nothing is acknowledged") {
   CHECK(r.delivered == 0);
   CHECK(r.error.find("No space left on device") != std::string::npos);
 }
+
+TEST_CASE("a partial last line left by a killed writer is ended before new records") {
+  fs::path path = fs::temp_directory_path() / ("pn-file-up-partial-" + std::to_string(::getpid()));
+  std::ofstream(path) << "{\"gateway\":\"gw\",\"seq\":1}\n{\"gateway\":\"gw\",\"se";
+  file_upstream::FileUpstream up("out", "gw", {path.string(), false});
+  REQUIRE(up.Start().ok());
+  REQUIRE(up.Send(MakeRecords(1, 2)).code == SendCode::kOk);
+  up.Stop();
+  auto lines = Lines(path);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[1] == "{\"gateway\":\"gw\",\"se");
+  CHECK(lines[2].rfind(R"({"gateway":"gw","seq":2,)", 0) == 0);
+  fs::remove(path);
+}
