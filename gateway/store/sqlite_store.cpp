@@ -10,13 +10,26 @@
 //   every record was deleted and the file reopened, and Append writes no extra page for it.
 // - cursors_ mirrors the cursors table. It is changed only under writer_mu_ (after the commit that
 //   changed the table) and read under cursors_mu_.
+// - Bounds (max_bytes, max_age_s) are enforced inside the Append transaction: drops, the insert,
+//   the drop counters (meta) and last_seq commit together or not at all. Size is judged from page
+//   counts (page_count - freelist_count), not the file size, because deleting rows frees pages
+//   inside the file; free pages beyond a slack are returned with incremental vacuum.
+// - Checkpoints are run here (not by SQLite's auto-checkpoint, whose errors are silent) so a
+//   checkpoint that fails because the disk is full is seen and the store shrinks to fit.
 #include "gateway/store/sqlite_store.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -26,9 +39,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "gateway/store/store.h"
 
@@ -60,9 +70,6 @@ namespace {
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int kSchemaVersion = 1;
 constexpr std::size_t kMaxIdleReaders = 8;
-// After a checkpoint resets the WAL, truncate it to this size so one burst does not keep the
-// file large forever (SQLite's default never truncates).
-constexpr const char* kJournalSizeLimit = "PRAGMA journal_size_limit=16777216";
 constexpr std::uint64_t kMaxSeq =
     static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
 
@@ -92,11 +99,11 @@ std::string ColumnText(sqlite3_stmt* s, int i) {
 // One SQLite connection. Not safe for concurrent access: the owner serialises its use.
 class Conn {
  public:
-  static Result<Conn> Open(const std::string& path, const std::string& synchronous) {
+  static Result<Conn> Open(const std::string& path, const std::string& synchronous,
+                           bool read_only = false) {
     sqlite3* raw = nullptr;
-    int rc =
-        sqlite3_open_v2(path.c_str(), &raw,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
     DbPtr db(raw);
     if (rc != SQLITE_OK) {
       return Err(
@@ -105,6 +112,7 @@ class Conn {
     Conn c(std::move(db), path);
     sqlite3_extended_result_codes(c.db(), 1);
     sqlite3_busy_timeout(c.db(), kBusyTimeoutMs);
+    if (read_only) return c;
     std::string sync_sql = "PRAGMA synchronous=" + synchronous;
     if (Status s = c.Exec(sync_sql.c_str(), "set synchronous"); !s.ok()) return Err(s);
     return c;
@@ -125,8 +133,46 @@ class Conn {
   sqlite3* db() const { return db_.get(); }
   const std::string& path() const { return path_; }
 
+  // The Status for a failed call. A write error while the disk (or the process's file size
+  // limit, RLIMIT_FSIZE) is full is ResourceExhausted, like SQLITE_FULL: SQLite reports a write
+  // that fails with EFBIG, or with ENOSPC before anything was written, as SQLITE_IOERR_WRITE.
   Status Error(int rc, std::string_view what) const {
+    if (rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR_TRUNCATE || rc == SQLITE_IOERR_FSYNC) {
+      std::string why = DiskFullReason(sqlite3_system_errno(db_.get()));
+      if (!why.empty()) {
+        return Status::ResourceExhausted(
+            fmt::format("store {}: {}: disk full: {} (sqlite code {})", path_, what, why, rc));
+      }
+    }
     return SqliteStatus(rc, what, path_, sqlite3_errmsg(db_.get()));
+  }
+
+  // Why writing to the store's files fails for lack of space, or "" when it does not look so.
+  // SQLite's saved errno is not reliable (it is read after later system calls), so this also
+  // looks at the free space and the file size limit.
+  std::string DiskFullReason(int saved_errno) const {
+    if (saved_errno == ENOSPC || saved_errno == EFBIG || saved_errno == EDQUOT) {
+      return std::strerror(saved_errno);
+    }
+    struct rlimit rl {};
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+      std::error_code ec;
+      for (const std::string& f : {path_, path_ + "-wal"}) {
+        auto size = std::filesystem::file_size(f, ec);
+        if (!ec && size + 65536 >= rl.rlim_cur) {
+          return fmt::format("{} reached the file size limit (RLIMIT_FSIZE {} bytes)", f,
+                             rl.rlim_cur);
+        }
+      }
+    }
+    std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+    struct statvfs vfs {};
+    if (statvfs(dir.empty() ? "." : dir.c_str(), &vfs) == 0 &&
+        static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize < 256 * 1024) {
+      return fmt::format("{} has {} bytes free", dir.string(),
+                         static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize);
+    }
+    return {};
   }
 
   Status Exec(const char* sql, std::string_view what) {
@@ -209,7 +255,8 @@ Status CheckNotForeign(Conn& c) {
 }
 
 // Creates the schema in a fresh file, or checks that an existing file holds our schema.
-Status EnsureSchema(Conn& c) {
+// A new file starts at `first_last_seq` (0, or above an old file's numbers after a move-aside).
+Status EnsureSchema(Conn& c, std::uint64_t first_last_seq) {
   if (Status s = c.Exec("BEGIN IMMEDIATE", "begin schema transaction"); !s.ok()) return s;
   auto fail = [&](Status s) {
     c.Rollback();
@@ -234,21 +281,86 @@ Status EnsureSchema(Conn& c) {
       CREATE TABLE meta(
         key   TEXT PRIMARY KEY,
         value INTEGER NOT NULL);
-      INSERT INTO meta(key, value) VALUES('last_seq', 0);
       PRAGMA user_version = 1;
     )sql";
     if (Status s = c.Exec(kSchema, "create schema"); !s.ok()) return fail(s);
+    std::string init = fmt::format("INSERT INTO meta(key, value) VALUES('last_seq', {})",
+                                   std::min(first_last_seq, kMaxSeq));
+    if (Status s = c.Exec(init.c_str(), "initialise last_seq"); !s.ok()) return fail(s);
   }
   if (Status s = c.Exec("COMMIT", "commit schema"); !s.ok()) return fail(s);
   return Status::Ok();
 }
 
+constexpr std::int64_t kMinMaxBytes = 256 * 1024;
+constexpr std::uint64_t kRebootSeqGap = std::uint64_t{1} << 32;
+constexpr std::int64_t kUnboundedWalLimit = 16 * 1024 * 1024;
+constexpr std::int64_t kRecordOverheadBytes = 40;        // rowid, cell header, pointer, ts, kind
+constexpr std::int64_t kLogIntervalNs = 10'000'000'000;  // drop / disk-full logs at most this often
+constexpr std::int64_t kAgeCheckIntervalNs = 1'000'000'000;  // age bound checked at most this often
+constexpr std::int64_t kDiskCapNs =
+    60'000'000'000;  // after a disk-full error, stay small this long
+constexpr std::int64_t kMaxVacuumPagesPerTxn = 4096;
+
+constexpr const char* kDropKeys[] = {"dropped_age", "dropped_size_readings", "dropped_size_events",
+                                     "dropped_rejected"};
+
+std::uint64_t* DropField(StoreDrops& d, int i) {
+  switch (i) {
+    case 0:
+      return &d.age;
+    case 1:
+      return &d.size_readings;
+    case 2:
+      return &d.size_events;
+    default:
+      return &d.rejected;
+  }
+}
+
+StoreDrops& operator+=(StoreDrops& a, const StoreDrops& b) {
+  a.age += b.age;
+  a.size_readings += b.size_readings;
+  a.size_events += b.size_events;
+  a.rejected += b.rejected;
+  return a;
+}
+
+std::int64_t FileSize(const std::string& path) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<std::int64_t>(size);
+}
+
+std::string UtcStamp(std::int64_t now_ns) {
+  std::time_t t = static_cast<std::time_t>(now_ns / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+const char* PolicyName(FullPolicy p) {
+  return p == FullPolicy::kRejectNew ? "reject_new" : "drop_oldest";
+}
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(StoreOptions options, Conn writer)
-      : options_(std::move(options)), writer_(std::move(writer)) {}
+      : options_(std::move(options)),
+        clock_(options_.clock != nullptr ? *options_.clock : SystemClock::Instance()),
+        writer_(std::move(writer)) {
+    if (options_.max_bytes > 0) {
+      wal_limit_ = std::clamp<std::int64_t>(options_.max_bytes / 8, 64 * 1024, kUnboundedWalLimit);
+      budget_ = options_.max_bytes - wal_limit_;
+    } else {
+      wal_limit_ = kUnboundedWalLimit;
+    }
+  }
 
   ~SqliteStore() override {
+    FlushDropLog();
     // Statements before connections (sqlite3_close_v2 would defer anyway).
     idle_readers_.clear();
   }
@@ -262,8 +374,42 @@ class SqliteStore final : public Store {
         writer_.QueryInt("SELECT ifnull(max(seq), 0) FROM records", "read max seq");
     if (!max_seq) return max_seq.error();
     last_seq_ = static_cast<std::uint64_t>(std::max<std::int64_t>({*meta_last, *max_seq, 0}));
+    for (int i = 0; i < 4; ++i) {
+      std::string sql = fmt::format("SELECT value FROM meta WHERE key='{}'", kDropKeys[i]);
+      Result<std::int64_t> v = writer_.QueryInt(sql.c_str(), "read drop counters");
+      if (!v) return v.error();
+      *DropField(drops_, i) = static_cast<std::uint64_t>(std::max<std::int64_t>(0, *v));
+    }
+    Result<std::int64_t> page_size = writer_.QueryInt("PRAGMA page_size", "read page size");
+    if (!page_size) return page_size.error();
+    page_size_ = std::max<std::int64_t>(512, *page_size);
+    checkpoint_frames_ =
+        static_cast<int>(std::clamp<std::int64_t>(wal_limit_ / page_size_ / 2, 4, 1000));
+    std::string limit = fmt::format("PRAGMA journal_size_limit={}", wal_limit_);
+    if (Status s = writer_.Exec(limit.c_str(), "limit WAL size"); !s.ok()) return s;
+    // We checkpoint ourselves (see Checkpoint()); the hook only counts the WAL's frames.
+    sqlite3_wal_hook(writer_.db(), &SqliteStore::WalHook, this);
 
+    if (Status s = CheckReboot(); !s.ok()) return s;
+    // The number of records held is kept in meta by every transaction that inserts or deletes,
+    // so Open is O(1). A file without it (written before it existed) is counted once.
+    Result<std::int64_t> stored = writer_.QueryInt(
+        "SELECT ifnull((SELECT value FROM meta WHERE key='records'), -1)", "read record count");
+    if (!stored) return stored.error();
+    stored_records_ = *stored;
     if (Status s = ReconcileCursors(upstreams); !s.ok()) return s;
+    if (stored_records_ < 0) {
+      Result<std::int64_t> count =
+          writer_.QueryInt("SELECT count(*) FROM records", "count records");
+      if (!count) return count.error();
+      std::string sql = fmt::format(
+          "INSERT INTO meta(key, value) VALUES('records', {}) ON CONFLICT(key) DO UPDATE SET "
+          "value=excluded.value",
+          *count);
+      if (Status s = writer_.Exec(sql.c_str(), "record the record count"); !s.ok()) return s;
+      stored_records_ = *count;
+    }
+    records_ = static_cast<std::uint64_t>(std::max<std::int64_t>(0, stored_records_));
 
     struct {
       StmtPtr* stmt;
@@ -276,6 +422,20 @@ class SqliteStore final : public Store {
         {&set_last_seq_, "UPDATE meta SET value=?1 WHERE key='last_seq'"},
         {&ack_, "UPDATE cursors SET acked=?2 WHERE upstream=?1 AND acked<?2"},
         {&delete_, "DELETE FROM records WHERE seq<=?1"},
+        {&reading_bound_,
+         "SELECT max(seq) FROM "
+         "(SELECT seq FROM records WHERE seq>?1 AND kind=0 ORDER BY seq LIMIT ?2)"},
+        {&event_bound_,
+         "SELECT max(seq) FROM "
+         "(SELECT seq FROM records WHERE seq>?1 AND kind<>0 ORDER BY seq LIMIT ?2)"},
+        {&delete_readings_, "DELETE FROM records WHERE seq>?1 AND seq<=?2 AND kind=0"},
+        {&delete_events_, "DELETE FROM records WHERE seq>?1 AND seq<=?2 AND kind<>0"},
+        {&oldest_, "SELECT seq, ts_ns FROM records ORDER BY seq LIMIT 256"},
+        {&set_meta_,
+         "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+         "ON CONFLICT(key) DO UPDATE SET value=excluded.value"},
+        {&page_count_, "PRAGMA page_count"},
+        {&freelist_count_, "PRAGMA freelist_count"},
     };
     for (const auto& st : stmts) {
       Result<StmtPtr> p = writer_.Prepare(st.sql);
@@ -293,31 +453,43 @@ class SqliteStore final : public Store {
       return Err(Status::ResourceExhausted(
           fmt::format("store {}: sequence numbers exhausted", options_.path)));
     }
-    if (Status s = writer_.StepDone(begin_.get(), "begin append"); !s.ok()) return Err(s);
-    sqlite3_stmt* ins = insert_.get();
-    for (const NewRecord& r : records) {
-      ++seq;
-      sqlite3_bind_int64(ins, 1, static_cast<std::int64_t>(seq));
-      sqlite3_bind_int(ins, 2, static_cast<int>(r.kind));
-      sqlite3_bind_int64(ins, 3, r.ts_ns);
-      BindText(ins, 4, r.device);
-      BindText(ins, 5, r.series);
-      BindText(ins, 6, r.body);
-      int rc = sqlite3_step(ins);
-      if (rc != SQLITE_DONE) {
-        Status s = writer_.Error(rc, fmt::format("append seq {}", seq));
-        sqlite3_reset(ins);
-        writer_.Rollback();
-        return Err(s);
-      }
-      sqlite3_reset(ins);
+    const std::int64_t now = clock_.MonotonicNs();
+    if (disk_cap_ > 0 && now >= disk_cap_until_) {
+      spdlog::info("store {}: trying to grow again after a full disk", options_.path);
+      disk_cap_ = 0;
     }
-    if (Status s = writer_.StepDone(commit_.get(), "commit append"); !s.ok()) {
-      writer_.Rollback();
-      return Err(s);
+    Result<std::uint64_t> r = AppendTxn(records, EffectiveBudget());
+    if (r || r.error().code() != Code::kResourceExhausted) return r;
+
+    // The disk (or the file size limit) is full.
+    if (now - last_disk_full_log_ >= kLogIntervalNs || last_disk_full_log_ == 0) {
+      last_disk_full_log_ = now;
+      spdlog::error("store {}: disk full while appending {} records: {}; applying full_policy {}",
+                    options_.path, records.size(), r.error().message(),
+                    PolicyName(options_.full_policy));
     }
-    last_seq_.store(seq);
-    return seq;
+    // A WAL that could not be checkpointed may be what filled the disk: checkpoint, try again.
+    if (Checkpoint().ok()) {
+      r = AppendTxn(records, EffectiveBudget());
+      if (r || r.error().code() != Code::kResourceExhausted) return r;
+    }
+    if (options_.full_policy == FullPolicy::kRejectNew) {
+      Reject(records.size());
+      return last_seq_.load();
+    }
+    // drop_oldest: make room inside the space the file already has, and stay that small for a
+    // while (the next checkpoint can then complete and shrink the file to its pages).
+    const std::int64_t need = EstimateBytes(records);
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+      (void)Checkpoint();
+      std::int64_t live = LiveBytes().value_or(0);
+      std::int64_t file = FileSize(options_.path);
+      EnterDiskCap(std::max<std::int64_t>(
+          0, std::min(live, file > 0 ? file : live) - need * attempt - 16 * page_size_));
+      r = AppendTxn(records, EffectiveBudget());
+      if (r || r.error().code() != Code::kResourceExhausted) return r;
+    }
+    return r;
   }
 
   Result<std::vector<Record>> ReadAfter(std::uint64_t after_seq, std::size_t limit) override {
@@ -356,6 +528,19 @@ class SqliteStore final : public Store {
 
   Status Ack(std::string_view upstream, std::uint64_t seq) override {
     std::lock_guard lock(writer_mu_);
+    Status s = AckTxn(upstream, seq);
+    if (s.code() == Code::kResourceExhausted && Checkpoint().ok()) s = AckTxn(upstream, seq);
+    return s;
+  }
+
+  StoreDrops Drops() const override {
+    std::lock_guard lock(drops_mu_);
+    return drops_;
+  }
+
+ private:
+  // One Ack transaction. REQUIRES: writer_mu_ held.
+  Status AckTxn(std::string_view upstream, std::uint64_t seq) {
     std::uint64_t current;
     std::uint64_t new_min = seq;
     {
@@ -384,14 +569,27 @@ class SqliteStore final : public Store {
       return s;
     }
     const bool purge = new_min > deleted_through_;
+    std::uint64_t deleted = 0;
     if (purge) {
       sqlite3_bind_int64(delete_.get(), 1, static_cast<std::int64_t>(new_min));
       if (Status s = writer_.StepDone(delete_.get(), "delete acknowledged records"); !s.ok()) {
         writer_.Rollback();
         return s;
       }
+      deleted = static_cast<std::uint64_t>(sqlite3_changes64(writer_.db()));
+      if (deleted > 0) {
+        if (Status s = SetMeta("records", records_.load() - std::min(deleted, records_.load()));
+            !s.ok()) {
+          writer_.Rollback();
+          return s;
+        }
+      }
       sqlite3_bind_int64(set_last_seq_.get(), 1, static_cast<std::int64_t>(last_seq_.load()));
       if (Status s = writer_.StepDone(set_last_seq_.get(), "record last_seq"); !s.ok()) {
+        writer_.Rollback();
+        return s;
+      }
+      if (Status s = VacuumFreePages(); !s.ok()) {
         writer_.Rollback();
         return s;
       }
@@ -401,16 +599,24 @@ class SqliteStore final : public Store {
       return s;
     }
     if (purge) deleted_through_ = new_min;
-    std::lock_guard cursors_lock(cursors_mu_);
-    cursors_.find(upstream)->second = seq;
+    records_ -= std::min<std::uint64_t>(deleted, records_.load());
+    {
+      std::lock_guard cursors_lock(cursors_mu_);
+      cursors_.find(upstream)->second = seq;
+    }
+    MaybeCheckpoint();
     return Status::Ok();
   }
 
+ public:
   std::uint64_t LastSeq() const override { return last_seq_.load(); }
 
   StoreStats Stats() const override {
     StoreStats st;
     st.last_seq = last_seq_.load();
+    st.records = records_.load();
+    st.max_bytes = options_.max_bytes;
+    st.drops = Drops();
     {
       std::lock_guard lock(cursors_mu_);
       st.cursors.insert(cursors_.begin(), cursors_.end());
@@ -419,23 +625,17 @@ class SqliteStore final : public Store {
     if (reader) {
       sqlite3_stmt* s = (*reader)->bounds.get();
       if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
-        // Sequence numbers are consecutive and only a prefix is ever deleted, so the records
-        // held are exactly [min, max]: O(log n) instead of count(*).
-        auto lo = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
-        auto hi = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
-        st.first_seq = lo;
-        st.records = hi - lo + 1;
+        st.first_seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
       }
       sqlite3_reset(s);
+      Result<std::int64_t> pages = (*reader)->conn.QueryInt("PRAGMA page_count", "page count");
+      Result<std::int64_t> free = (*reader)->conn.QueryInt("PRAGMA freelist_count", "free pages");
+      if (pages && free) st.bytes_used = (*pages - *free) * page_size_;
       ReleaseReader(std::move(*reader));
     } else {
       spdlog::warn("{}", reader.error().ToString());
     }
-    std::error_code ec;
-    for (const char* suffix : {"", "-wal"}) {
-      auto size = std::filesystem::file_size(options_.path + suffix, ec);
-      if (!ec) st.bytes_on_disk += static_cast<std::int64_t>(size);
-    }
+    st.bytes_on_disk = FileSize(options_.path) + FileSize(options_.path + "-wal");
     return st;
   }
 
@@ -446,6 +646,367 @@ class SqliteStore final : public Store {
     StmtPtr bounds;
   };
 
+  // After a reboot (a new boot id), with synchronous=normal, the commits made since the last
+  // checkpoint before a power loss may be gone, and their sequence numbers with them, although
+  // upstreams may have received those records. Skip kRebootSeqGap numbers so that no number is
+  // ever given to a second, different record (consumers deduplicate on (gateway, seq)).
+  Status CheckReboot() {
+    std::string boot = options_.boot_id;
+    if (boot.empty()) {
+      std::FILE* f = std::fopen("/proc/sys/kernel/random/boot_id", "re");
+      if (f != nullptr) {
+        char buf[64] = {};
+        if (std::fgets(buf, sizeof buf, f) != nullptr) boot = buf;
+        std::fclose(f);
+      }
+      while (!boot.empty() && (boot.back() == '\n' || boot.back() == ' ')) boot.pop_back();
+    }
+    if (boot.empty()) return Status::Ok();     // unknown: nothing to compare
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a, stable across builds
+    for (unsigned char c : boot) h = (h ^ c) * 1099511628211ull;
+    const auto hash = static_cast<std::int64_t>(h & 0x7fffffffffffffffull);
+    Result<std::int64_t> stored = writer_.QueryInt(
+        "SELECT ifnull((SELECT value FROM meta WHERE key='boot_id'), -1)", "read boot id");
+    if (!stored) return stored.error();
+    if (*stored == hash) return Status::Ok();
+    const bool skip = *stored != -1 && options_.synchronous == "normal" && last_seq_.load() > 0;
+    const std::uint64_t new_last = skip ? last_seq_.load() + kRebootSeqGap : last_seq_.load();
+    if (new_last > kMaxSeq) {
+      return Status::ResourceExhausted(
+          fmt::format("store {}: sequence numbers exhausted", options_.path));
+    }
+    std::string sql = fmt::format(
+        "BEGIN IMMEDIATE; INSERT INTO meta(key, value) VALUES('boot_id', {0}) ON CONFLICT(key) "
+        "DO UPDATE SET value=excluded.value; UPDATE meta SET value={1} WHERE key='last_seq'; "
+        "COMMIT",
+        hash, new_last);
+    if (Status s = writer_.Exec(sql.c_str(), "record boot id"); !s.ok()) {
+      writer_.Rollback();
+      return s;
+    }
+    if (skip) {
+      spdlog::warn(
+          "store {}: first start after a reboot with synchronous=normal: commits made just "
+          "before a power loss may be lost, so sequence numbers continue after {} instead of {} "
+          "(never reused; a jump, not a loss)",
+          options_.path, new_last, last_seq_.load());
+    }
+    last_seq_ = new_last;
+    return Status::Ok();
+  }
+
+  static int WalHook(void* self, sqlite3*, const char*, int frames) {
+    static_cast<SqliteStore*>(self)->wal_frames_ = frames;
+    return SQLITE_OK;
+  }
+
+  // The byte budget for database pages in use: max_bytes minus the WAL's share, lowered while
+  // the disk is full. 0: unbounded.
+  std::int64_t EffectiveBudget() const {
+    if (disk_cap_ > 0) return budget_ > 0 ? std::min(budget_, disk_cap_) : disk_cap_;
+    return budget_;
+  }
+
+  void EnterDiskCap(std::int64_t cap) {
+    disk_cap_ = std::max<std::int64_t>(cap, page_size_);
+    disk_cap_until_ = clock_.MonotonicNs() + kDiskCapNs;
+  }
+
+  static std::int64_t EstimateBytes(std::span<const NewRecord> records) {
+    std::int64_t n = 0;
+    for (const NewRecord& r : records) {
+      n += static_cast<std::int64_t>(r.body.size() + r.device.size() + r.series.size()) +
+           kRecordOverheadBytes;
+    }
+    return n + n / 4;  // B-tree pages are not full
+  }
+
+  Result<std::int64_t> PragmaInt(sqlite3_stmt* s, std::string_view what) {
+    int rc = sqlite3_step(s);
+    std::int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW) return Err(writer_.Error(rc, what));
+    return v;
+  }
+
+  // Bytes of database pages in use, as the writer sees them (inside its transaction too).
+  Result<std::int64_t> LiveBytes() {
+    Result<std::int64_t> pages = PragmaInt(page_count_.get(), "read page count");
+    if (!pages) return pages;
+    Result<std::int64_t> free = PragmaInt(freelist_count_.get(), "read free page count");
+    if (!free) return free;
+    return (*pages - *free) * page_size_;
+  }
+
+  // Returns free pages beyond a slack to the file system (a no-op for files created without
+  // auto_vacuum). While the disk is full, returns all of them. REQUIRES: in a write transaction.
+  Status VacuumFreePages() {
+    Result<std::int64_t> pages = PragmaInt(page_count_.get(), "read page count");
+    if (!pages) return pages.error();
+    Result<std::int64_t> free = PragmaInt(freelist_count_.get(), "read free page count");
+    if (!free) return free.error();
+    std::int64_t slack = disk_cap_ > 0 ? 0 : std::max<std::int64_t>(16, *pages / 8);
+    if (*free <= slack) return Status::Ok();
+    std::int64_t n = std::min(*free - slack / 2, kMaxVacuumPagesPerTxn);
+    std::string sql = fmt::format("PRAGMA incremental_vacuum({})", n);
+    return writer_.Exec(sql.c_str(), "incremental vacuum");
+  }
+
+  // Deletes the oldest readings (then, with no reading left, the oldest events) until the
+  // pages in use fit `target` bytes. REQUIRES: in a write transaction.
+  Status FreeSpace(std::int64_t target, std::uint64_t held, StoreDrops& dropped,
+                   std::uint64_t& deleted) {
+    for (int guard = 0; guard < 100000; ++guard) {
+      Result<std::int64_t> live = LiveBytes();
+      if (!live) return live.error();
+      if (*live <= target) return Status::Ok();
+      std::uint64_t now_held = held - std::min(held, deleted);
+      if (now_held == 0) return Status::Ok();
+      std::int64_t avg = std::max<std::int64_t>(
+          32, *live / static_cast<std::int64_t>(std::max<std::uint64_t>(now_held, 1)));
+      std::int64_t n = std::clamp<std::int64_t>((*live - target) / avg + 1, 8, 100000);
+      bool any = false;
+      for (int k = 0; k < 2 && !any; ++k) {  // readings first, then events
+        // Every record of this kind at or below the hint is gone (the oldest go first and
+        // other deletes remove prefixes), so the search starts there instead of skipping the
+        // events that pile up at the front once readings are being dropped.
+        std::uint64_t& hint = pending_hint_[k];
+        sqlite3_stmt* bound = k == 0 ? reading_bound_.get() : event_bound_.get();
+        sqlite3_bind_int64(bound, 1, ToSql(hint));
+        sqlite3_bind_int64(bound, 2, n);
+        Result<std::int64_t> upto = PragmaInt(bound, "find oldest records");
+        if (!upto) return upto.error();
+        if (*upto <= 0) continue;  // none of this kind left
+        sqlite3_stmt* del = k == 0 ? delete_readings_.get() : delete_events_.get();
+        sqlite3_bind_int64(del, 1, ToSql(hint));
+        sqlite3_bind_int64(del, 2, *upto);
+        if (Status st = writer_.StepDone(del, "drop oldest records"); !st.ok()) return st;
+        auto c = static_cast<std::uint64_t>(sqlite3_changes64(writer_.db()));
+        hint = static_cast<std::uint64_t>(*upto);
+        (k == 0 ? dropped.size_readings : dropped.size_events) += c;
+        deleted += c;
+        any = c > 0;
+      }
+      if (!any) return Status::Ok();  // nothing left to delete
+    }
+    return Status::Ok();
+  }
+
+  // Deletes the oldest records while their record time is older than max_age_s (a prefix: a
+  // record with a newer time stops the scan). REQUIRES: in a write transaction.
+  Status DropAged(StoreDrops& dropped, std::uint64_t& deleted) {
+    const std::int64_t cutoff = clock_.NowNs() - options_.max_age_s * 1'000'000'000;
+    for (;;) {
+      sqlite3_stmt* s = oldest_.get();
+      std::int64_t last_old = -1;
+      int rows = 0;
+      bool stopped = false;
+      int rc;
+      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        ++rows;
+        if (sqlite3_column_int64(s, 1) >= cutoff) {
+          stopped = true;
+          break;
+        }
+        last_old = sqlite3_column_int64(s, 0);
+      }
+      sqlite3_reset(s);
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return writer_.Error(rc, "read oldest records");
+      if (last_old < 0) return Status::Ok();
+      sqlite3_bind_int64(delete_.get(), 1, last_old);
+      if (Status st = writer_.StepDone(delete_.get(), "drop aged records"); !st.ok()) return st;
+      auto c = static_cast<std::uint64_t>(sqlite3_changes64(writer_.db()));
+      dropped.age += c;
+      deleted += c;
+      if (stopped || rows < 256) return Status::Ok();
+    }
+  }
+
+  // Upserts one meta value. REQUIRES: in a write transaction.
+  Status SetMeta(const char* key, std::uint64_t value) {
+    BindText(set_meta_.get(), 1, key);
+    sqlite3_bind_int64(set_meta_.get(), 2, ToSql(value));
+    return writer_.StepDone(set_meta_.get(), "update meta");
+  }
+
+  // Writes the drop counters (totals + `delta`) to meta. REQUIRES: in a write transaction.
+  Status PersistDrops(const StoreDrops& delta) {
+    StoreDrops total = Drops();
+    total += delta;
+    for (int i = 0; i < 4; ++i) {
+      BindText(set_meta_.get(), 1, kDropKeys[i]);
+      sqlite3_bind_int64(set_meta_.get(), 2, ToSql(*DropField(total, i)));
+      if (Status s = writer_.StepDone(set_meta_.get(), "record drop counters"); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  // One Append transaction with the bounds applied. REQUIRES: writer_mu_ held.
+  Result<std::uint64_t> AppendTxn(std::span<const NewRecord> records, std::int64_t budget) {
+    std::uint64_t seq = last_seq_.load();
+    const std::size_t rejected_size = records.size();
+    if (Status s = writer_.StepDone(begin_.get(), "begin append"); !s.ok()) return Err(s);
+    auto fail = [&](Status s) -> Result<std::uint64_t> {
+      writer_.Rollback();
+      return Err(std::move(s));
+    };
+    StoreDrops dropped;
+    std::uint64_t deleted = 0;
+    pending_hint_[0] = drop_hint_[0];
+    pending_hint_[1] = drop_hint_[1];
+    const std::uint64_t held = records_.load();
+    const std::int64_t now = clock_.MonotonicNs();
+    const bool age_due = options_.max_age_s > 0 &&
+                         (last_age_check_ == 0 || now - last_age_check_ >= kAgeCheckIntervalNs);
+    if (age_due) {
+      if (Status s = DropAged(dropped, deleted); !s.ok()) return fail(s);
+    }
+    const std::int64_t need = EstimateBytes(records);
+    bool reject = false;
+    if (budget > 0) {
+      Result<std::int64_t> live = LiveBytes();  // after the age drops above
+      if (!live) return fail(live.error());
+      if (*live + need > budget) {
+        if (options_.full_policy == FullPolicy::kRejectNew) {
+          reject = true;
+        } else if (Status s = FreeSpace(budget - need, held, dropped, deleted); !s.ok()) {
+          return fail(s);
+        }
+      }
+    }
+    if (reject) {
+      records = {};  // commit the age drops (if any) without the batch, then count it
+    }
+    sqlite3_stmt* ins = insert_.get();
+    for (const NewRecord& r : records) {
+      ++seq;
+      sqlite3_bind_int64(ins, 1, static_cast<std::int64_t>(seq));
+      sqlite3_bind_int(ins, 2, static_cast<int>(r.kind));
+      sqlite3_bind_int64(ins, 3, r.ts_ns);
+      BindText(ins, 4, r.device);
+      BindText(ins, 5, r.series);
+      BindText(ins, 6, r.body);
+      int rc = sqlite3_step(ins);
+      if (rc != SQLITE_DONE) {
+        Status s = writer_.Error(rc, fmt::format("append seq {}", seq));
+        sqlite3_reset(ins);
+        return fail(s);
+      }
+      sqlite3_reset(ins);
+    }
+    if (budget > 0 && options_.full_policy == FullPolicy::kDropOldest) {
+      // The estimate may have been low: fix up after the insert (may drop from this batch).
+      if (Status s = FreeSpace(budget, held + records.size(), dropped, deleted); !s.ok()) {
+        return fail(s);
+      }
+    }
+    const std::uint64_t held_after =
+        held + records.size() - std::min<std::uint64_t>(deleted, held + records.size());
+    if (held_after != held) {
+      if (Status s = SetMeta("records", held_after); !s.ok()) return fail(s);
+    }
+    if (deleted > 0) {
+      sqlite3_bind_int64(set_last_seq_.get(), 1, static_cast<std::int64_t>(seq));
+      if (Status s = writer_.StepDone(set_last_seq_.get(), "record last_seq"); !s.ok()) {
+        return fail(s);
+      }
+      if (Status s = PersistDrops(dropped); !s.ok()) return fail(s);
+      if (Status s = VacuumFreePages(); !s.ok()) return fail(s);
+    }
+    if (Status s = writer_.StepDone(commit_.get(), "commit append"); !s.ok()) return fail(s);
+    drop_hint_[0] = pending_hint_[0];
+    drop_hint_[1] = pending_hint_[1];
+    if (age_due) last_age_check_ = now;
+    last_seq_.store(seq);
+    records_ = held_after;
+    if (deleted > 0) {
+      {
+        std::lock_guard lock(drops_mu_);
+        drops_ += dropped;
+      }
+      LogDrops(dropped);
+    }
+    MaybeCheckpoint();
+    if (reject) Reject(rejected_size);
+    return seq;
+  }
+
+  // Counts (and persists, best effort) a batch refused by reject_new. REQUIRES: writer_mu_.
+  void Reject(std::size_t n) {
+    StoreDrops d;
+    d.rejected = n;
+    if (writer_.StepDone(begin_.get(), "begin drop counter update").ok()) {
+      if (PersistDrops(d).ok() && writer_.StepDone(commit_.get(), "commit drop counters").ok()) {
+        // persisted
+      } else {
+        writer_.Rollback();  // kept in memory; written with the next drop
+      }
+    }
+    {
+      std::lock_guard lock(drops_mu_);
+      drops_ += d;
+    }
+    LogDrops(d);
+  }
+
+  // Logs drops at most once per kLogIntervalNs with the counts since the last log line.
+  void LogDrops(const StoreDrops& d) {
+    pending_log_ += d;
+    const std::int64_t now = clock_.MonotonicNs();
+    if (last_drop_log_ != 0 && now - last_drop_log_ < kLogIntervalNs) return;
+    last_drop_log_ = now;
+    FlushDropLog();
+  }
+
+  void FlushDropLog() {
+    if (pending_log_.total() == 0) return;
+    StoreDrops total = Drops();
+    spdlog::warn(
+        "store {}: dropped {} records: {} older than max_age_s={}, {} readings and {} events for "
+        "space (max_bytes={} or a full disk), {} new records rejected (full_policy {}); totals: "
+        "{} age, {} size_readings, {} size_events, {} rejected",
+        options_.path, pending_log_.total(), pending_log_.age, options_.max_age_s,
+        pending_log_.size_readings, pending_log_.size_events, options_.max_bytes,
+        pending_log_.rejected, PolicyName(options_.full_policy), total.age, total.size_readings,
+        total.size_events, total.rejected);
+    pending_log_ = StoreDrops();
+  }
+
+  void MaybeCheckpoint() {
+    if (wal_frames_ >= checkpoint_frames_) (void)Checkpoint();
+  }
+
+  // A passive checkpoint. A disk-full failure makes the store shrink to the space it has.
+  // REQUIRES: writer_mu_ held.
+  Status Checkpoint() {
+    int log = 0;
+    int done = 0;
+    int rc =
+        sqlite3_wal_checkpoint_v2(writer_.db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc == SQLITE_OK) {
+      if (done >= log) wal_frames_ = 0;
+      return Status::Ok();
+    }
+    Status s = writer_.Error(rc, "checkpoint");
+    const std::int64_t now = clock_.MonotonicNs();
+    if (s.code() == Code::kResourceExhausted) {
+      std::int64_t file = FileSize(options_.path);
+      std::int64_t live = LiveBytes().value_or(file);
+      if (disk_cap_ == 0 || disk_cap_ > std::min(file, live)) {
+        EnterDiskCap(std::min(file, live) - 16 * page_size_);
+      }
+      if (now - last_disk_full_log_ >= kLogIntervalNs || last_disk_full_log_ == 0) {
+        last_disk_full_log_ = now;
+        spdlog::error(
+            "store {}: disk full: the database file cannot grow ({}); shrinking the store to "
+            "{} bytes in use with full_policy {}",
+            options_.path, s.message(), disk_cap_, PolicyName(options_.full_policy));
+      }
+    } else if (s.code() != Code::kUnavailable) {
+      spdlog::warn("{}", s.ToString());
+    }
+    return s;
+  }
   Status ReconcileCursors(const std::vector<std::string>& upstreams) {
     std::set<std::string, std::less<>> wanted(upstreams.begin(), upstreams.end());
     if (Status s = writer_.Exec("BEGIN IMMEDIATE", "begin cursor update"); !s.ok()) return s;
@@ -500,10 +1061,19 @@ class SqliteStore final : public Store {
       if (Status s = writer_.StepDone(purge->get(), "delete acknowledged records"); !s.ok()) {
         return fail(s);
       }
+      const std::int64_t purged = sqlite3_changes64(writer_.db());
       Result<StmtPtr> mark = writer_.Prepare("UPDATE meta SET value=?1 WHERE key='last_seq'");
       if (!mark) return fail(mark.error());
       sqlite3_bind_int64(mark->get(), 1, static_cast<std::int64_t>(last_seq_.load()));
       if (Status s = writer_.StepDone(mark->get(), "record last_seq"); !s.ok()) return fail(s);
+      if (stored_records_ >= 0) {
+        stored_records_ = std::max<std::int64_t>(0, stored_records_ - purged);
+        std::string sql =
+            fmt::format("UPDATE meta SET value={} WHERE key='records'", stored_records_);
+        if (Status s = writer_.Exec(sql.c_str(), "record the record count"); !s.ok()) {
+          return fail(s);
+        }
+      }
     }
     if (Status s = writer_.Exec("COMMIT", "commit cursor update"); !s.ok()) return fail(s);
     for (const auto& name : added)
@@ -545,13 +1115,33 @@ class SqliteStore final : public Store {
   }
 
   const StoreOptions options_;
+  const Clock& clock_;
+  std::int64_t budget_ = 0;     // bytes for pages in use (max_bytes - wal_limit_); 0: unbounded
+  std::int64_t wal_limit_ = 0;  // the WAL's share of max_bytes (journal_size_limit)
+  std::int64_t page_size_ = 4096;
+  int checkpoint_frames_ = 1000;
 
-  std::mutex writer_mu_;  // guards writer_, its statements and deleted_through_
+  std::mutex writer_mu_;  // guards writer_, its statements and everything down to pending_log_
   Conn writer_;
-  StmtPtr begin_, commit_, insert_, set_last_seq_, ack_, delete_;
-  std::uint64_t deleted_through_ = 0;  // records with seq <= this are gone
+  StmtPtr begin_, commit_, insert_, set_last_seq_, ack_, delete_, reading_bound_, event_bound_,
+      delete_readings_, delete_events_, oldest_, set_meta_, page_count_, freelist_count_;
+  std::uint64_t drop_hint_[2] = {0, 0};     // no reading [0] / event [1] at or below these seqs
+  std::uint64_t pending_hint_[2] = {0, 0};  // the same inside the open transaction
+  std::uint64_t deleted_through_ = 0;       // records with seq <= this are gone
+  int wal_frames_ = 0;                      // frames in the WAL after the last commit
+  std::int64_t disk_cap_ = 0;               // bytes in use allowed while the disk is full (0: none)
+  std::int64_t disk_cap_until_ = 0;         // monotonic ns
+  std::int64_t last_age_check_ = 0;         // monotonic ns
+  std::int64_t last_drop_log_ = 0;          // monotonic ns
+  std::int64_t last_disk_full_log_ = 0;
+  StoreDrops pending_log_;  // drops not yet logged
 
   std::atomic<std::uint64_t> last_seq_{0};  // written under writer_mu_
+  std::atomic<std::uint64_t> records_{0};   // records held; written under writer_mu_
+  std::int64_t stored_records_ = -1;        // meta.records while opening (-1: not there)
+
+  mutable std::mutex drops_mu_;
+  StoreDrops drops_;  // totals, as persisted in meta
 
   mutable std::mutex cursors_mu_;
   std::map<std::string, std::uint64_t, std::less<>> cursors_;
@@ -560,28 +1150,208 @@ class SqliteStore final : public Store {
   mutable std::vector<std::unique_ptr<Reader>> idle_readers_;
 };
 
+Status ValidateOptions(const StoreOptions& options) {
+  if (options.path.empty()) return Status::InvalidArgument("store: path is empty");
+  if (options.synchronous != "normal" && options.synchronous != "full") {
+    return Status::InvalidArgument(
+        fmt::format("store {}: synchronous must be \"normal\" or \"full\", not \"{}\"",
+                    options.path, options.synchronous));
+  }
+  if (options.max_bytes != 0 && options.max_bytes < kMinMaxBytes) {
+    return Status::InvalidArgument(
+        fmt::format("store {}: max_bytes must be 0 (unbounded) or at least {}, not {}",
+                    options.path, kMinMaxBytes, options.max_bytes));
+  }
+  if (options.max_age_s < 0) {
+    return Status::InvalidArgument(
+        fmt::format("store {}: max_age_s must not be negative", options.path));
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Store>> OpenOnce(const StoreOptions& options,
+                                        const std::vector<std::string>& upstreams,
+                                        std::uint64_t first_last_seq) {
+  Result<Conn> writer = Conn::Open(options.path, options.synchronous);
+  if (!writer) return Err(writer.error());
+  if (Status s = CheckNotForeign(*writer); !s.ok()) return Err(s);
+  // A new file gets auto_vacuum=INCREMENTAL, which can only be set before the first table and
+  // before the switch to WAL writes the file's first page.
+  Result<std::int64_t> objects =
+      writer->QueryInt("SELECT count(*) FROM sqlite_schema", "inspect schema");
+  if (!objects) return Err(objects.error());
+  if (*objects == 0) {
+    if (Status s = writer->Exec("PRAGMA auto_vacuum=INCREMENTAL", "set auto_vacuum"); !s.ok()) {
+      return Err(s);
+    }
+  }
+  if (Status s = writer->EnableWal(); !s.ok()) return Err(s);
+  if (Status s = EnsureSchema(*writer, first_last_seq); !s.ok()) return Err(s);
+  auto store = std::make_unique<SqliteStore>(options, std::move(*writer));
+  if (Status s = store->Init(upstreams); !s.ok()) return Err(s);
+  StoreStats st = store->Stats();
+  spdlog::info(
+      "store {}: opened, {} records held, last seq {}, {} upstreams, {} bytes on disk (max_bytes "
+      "{}), drops so far: {} age, {} size_readings, {} size_events, {} rejected",
+      options.path, st.records, st.last_seq, st.cursors.size(), st.bytes_on_disk, options.max_bytes,
+      st.drops.age, st.drops.size_readings, st.drops.size_events, st.drops.rejected);
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+// Renames a damaged or foreign store file (and its WAL) to <path>.corrupt-<UTC time>[-N] and
+// removes its -shm index (derived data). Returns the new name.
+Result<std::string> MoveAside(const std::string& path, std::int64_t now_ns) {
+  namespace fs = std::filesystem;
+  std::string base = path + ".corrupt-" + UtcStamp(now_ns);
+  std::string dest = base;
+  std::error_code ec;
+  for (int i = 1; fs::exists(dest, ec) || fs::exists(dest + "-wal", ec); ++i) {
+    dest = fmt::format("{}-{}", base, i);
+  }
+  fs::rename(path, dest, ec);
+  if (ec) {
+    return Err(Status::IoError(
+        fmt::format("store {}: cannot move it to {}: {}", path, dest, ec.message())));
+  }
+  if (fs::exists(path + "-wal", ec)) {
+    fs::rename(path + "-wal", dest + "-wal", ec);
+    if (ec) {
+      return Err(
+          Status::IoError(fmt::format("store {}: moved the database to {} but cannot "
+                                      "move its WAL {}-wal: {}",
+                                      path, dest, path, ec.message())));
+    }
+  }
+  fs::remove(path + "-shm", ec);
+  return dest;
+}
+
+// Runs a one-row query with one int64 parameter; 0 when there is no row or it is NULL.
+Result<std::int64_t> QueryIntArg(Conn& c, const char* sql, std::int64_t arg,
+                                 std::string_view what) {
+  Result<StmtPtr> s = c.Prepare(sql);
+  if (!s) return Err(s.error());
+  sqlite3_bind_int64(s->get(), 1, arg);
+  int rc = sqlite3_step(s->get());
+  if (rc == SQLITE_ROW) return sqlite3_column_int64(s->get(), 0);
+  if (rc == SQLITE_DONE) return 0;
+  return Err(c.Error(rc, what));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options,
                                            const std::vector<std::string>& upstreams) {
-  if (options.path.empty()) return Err(Status::InvalidArgument("store: path is empty"));
-  if (options.synchronous != "normal" && options.synchronous != "full") {
-    return Err(Status::InvalidArgument(
-        fmt::format("store {}: synchronous must be \"normal\" or \"full\", not \"{}\"",
-                    options.path, options.synchronous)));
+  if (Status s = ValidateOptions(options); !s.ok()) return Err(s);
+  {
+    // A WAL without its database (a kill between the two renames of a move-aside, or someone
+    // deleting only the database) holds committed records; SQLite silently deletes such a WAL
+    // when it opens an empty database. Keep it instead.
+    std::error_code ec;
+    if (!std::filesystem::exists(options.path, ec) &&
+        std::filesystem::exists(options.path + "-wal", ec)) {
+      Status orphan = Status::Corruption(fmt::format(
+          "store {}: there is a WAL file {}-wal but no database", options.path, options.path));
+      if (options.on_corrupt != CorruptPolicy::kMoveAside) return Err(orphan);
+      const Clock& clock = options.clock != nullptr ? *options.clock : SystemClock::Instance();
+      std::string dest = options.path + ".corrupt-" + UtcStamp(clock.NowNs()) + "-orphan-wal";
+      std::filesystem::rename(options.path + "-wal", dest, ec);
+      if (ec)
+        return Err(Status::Corruption(orphan.message() + "; cannot move it: " + ec.message()));
+      std::filesystem::remove(options.path + "-shm", ec);
+      spdlog::error("{}; MOVED it ASIDE to {}", orphan.message(), dest);
+    }
   }
-  Result<Conn> writer = Conn::Open(options.path, options.synchronous);
-  if (!writer) return Err(writer.error());
-  if (Status s = CheckNotForeign(*writer); !s.ok()) return Err(s);
-  if (Status s = writer->EnableWal(); !s.ok()) return Err(s);
-  if (Status s = writer->Exec(kJournalSizeLimit, "limit WAL size"); !s.ok()) return Err(s);
-  if (Status s = EnsureSchema(*writer); !s.ok()) return Err(s);
-  auto store = std::make_unique<SqliteStore>(options, std::move(*writer));
-  if (Status s = store->Init(upstreams); !s.ok()) return Err(s);
-  StoreStats st = store->Stats();
-  spdlog::info("store {}: opened, {} records held, last seq {}, {} upstreams", options.path,
-               st.records, st.last_seq, st.cursors.size());
-  return std::unique_ptr<Store>(std::move(store));
+  Result<std::unique_ptr<Store>> store = OpenOnce(options, upstreams, 0);
+  if (store || store.error().code() != Code::kCorruption ||
+      options.on_corrupt != CorruptPolicy::kMoveAside) {
+    return store;
+  }
+  const Clock& clock = options.clock != nullptr ? *options.clock : SystemClock::Instance();
+  const std::int64_t now_ns = clock.NowNs();
+  Result<std::string> moved = MoveAside(options.path, now_ns);
+  if (!moved) {
+    return Err(Status::Corruption(store.error().message() + "; " + moved.error().message()));
+  }
+  // The old file's numbers are unknown: start above the current time in microseconds, which
+  // stays above them unless the old store averaged over a million records per second, so
+  // consumers that deduplicate on (gateway, seq) do not drop new records as duplicates.
+  const auto first_last_seq = static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ns / 1000));
+  spdlog::error(
+      "store {}: {}. The file was MOVED ASIDE to {} (not deleted; its records were not "
+      "forwarded and can be inspected with sqlite3). Starting with a fresh, empty store whose "
+      "sequence numbers start after {}.",
+      options.path, store.error().message(), *moved, first_last_seq);
+  return OpenOnce(options, upstreams, first_last_seq);
+}
+
+Result<StoreReport> InspectStore(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return Err(
+        Status::NotFound(fmt::format("store {}: no such file (the daemon creates it when "
+                                     "it first starts)",
+                                     path)));
+  }
+  Result<Conn> conn = Conn::Open(path, "normal", /*read_only=*/true);
+  if (!conn) return Err(conn.error());
+  Conn& c = *conn;
+  if (Status s = CheckNotForeign(c); !s.ok()) return Err(s);
+  Result<std::int64_t> version = c.QueryInt("PRAGMA user_version", "read schema version");
+  if (!version) return Err(version.error());
+  if (*version == 0) {
+    return Err(Status::NotFound(fmt::format("store {}: empty file, no store yet", path)));
+  }
+  // One read transaction: every number below comes from the same snapshot.
+  if (Status s = c.Exec("BEGIN", "begin read"); !s.ok()) return Err(s);
+  StoreReport rep;
+  rep.path = path;
+  auto q = [&](const char* sql, std::string_view what) { return c.QueryInt(sql, what); };
+  Result<std::int64_t> meta_last = q("SELECT value FROM meta WHERE key='last_seq'", "last_seq");
+  Result<std::int64_t> max_seq = q("SELECT ifnull(max(seq), 0) FROM records", "max seq");
+  Result<std::int64_t> min_seq = q("SELECT ifnull(min(seq), 0) FROM records", "min seq");
+  Result<std::int64_t> count = q("SELECT count(*) FROM records", "count records");
+  Result<std::int64_t> pages = q("PRAGMA page_count", "page count");
+  Result<std::int64_t> free = q("PRAGMA freelist_count", "free pages");
+  Result<std::int64_t> page_size = q("PRAGMA page_size", "page size");
+  for (const auto* r : {&meta_last, &max_seq, &min_seq, &count, &pages, &free, &page_size}) {
+    if (!*r) return Err(r->error());
+  }
+  rep.last_seq = static_cast<std::uint64_t>(std::max<std::int64_t>({*meta_last, *max_seq, 0}));
+  rep.first_seq = static_cast<std::uint64_t>(*min_seq);
+  rep.records = static_cast<std::uint64_t>(*count);
+  for (int i = 0; i < 4; ++i) {
+    std::string sql = fmt::format("SELECT value FROM meta WHERE key='{}'", kDropKeys[i]);
+    Result<std::int64_t> v = c.QueryInt(sql.c_str(), "read drop counters");
+    if (!v) return Err(v.error());
+    *DropField(rep.drops, i) = static_cast<std::uint64_t>(std::max<std::int64_t>(0, *v));
+  }
+  Result<StmtPtr> cur = c.Prepare("SELECT upstream, acked FROM cursors ORDER BY upstream");
+  if (!cur) return Err(cur.error());
+  int rc;
+  while ((rc = sqlite3_step(cur->get())) == SQLITE_ROW) {
+    UpstreamBacklog b;
+    b.name = ColumnText(cur->get(), 0);
+    b.cursor =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, sqlite3_column_int64(cur->get(), 1)));
+    rep.upstreams.push_back(std::move(b));
+  }
+  if (rc != SQLITE_DONE) return Err(c.Error(rc, "read cursors"));
+  for (UpstreamBacklog& b : rep.upstreams) {
+    Result<std::int64_t> depth =
+        QueryIntArg(c, "SELECT count(*) FROM records WHERE seq>?1", ToSql(b.cursor), "depth");
+    if (!depth) return Err(depth.error());
+    b.depth = static_cast<std::uint64_t>(*depth);
+    Result<std::int64_t> oldest =
+        QueryIntArg(c, "SELECT ts_ns FROM records WHERE seq>?1 ORDER BY seq LIMIT 1",
+                    ToSql(b.cursor), "oldest pending record");
+    if (!oldest) return Err(oldest.error());
+    b.oldest_ts_ns = b.depth > 0 ? *oldest : 0;
+  }
+  (void)c.Exec("COMMIT", "end read");
+  rep.bytes_on_disk = FileSize(path) + FileSize(path + "-wal");
+  rep.bytes_used = (*pages - *free) * *page_size;
+  return rep;
 }
 
 }  // namespace pn
