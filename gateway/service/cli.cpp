@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "gateway/service/buffer_command.h"
 #include "gateway/service/commands.h"
 #include "rules/replay/replay.h"
 #include "rules/testing/rule_test.h"
@@ -50,6 +51,23 @@ int RunCli(int argc, char** argv) {
       "Run rule tests written in TOML (input series, expected events), like promtool test rules.");
   test_cmd->add_option("files", test_files, "Rule test files (TOML)")->required();
 
+  StatusOptions status_opts;
+  auto* status_cmd = app.add_subcommand(
+      "status", "Ask the running daemon (its [health] endpoint) how it is doing; print it.");
+  status_cmd->add_option("-c,--config", status_opts.config_path, "Configuration file (TOML)")
+      ->required();
+  status_cmd->add_option("--timeout-ms", status_opts.timeout_ms, "Connect and read timeout")
+      ->check(CLI::Range(100, 60000));
+
+  BufferOptions buffer_opts;
+  auto* buffer_cmd = app.add_subcommand(
+      "buffer",
+      "Inspect the durable store read-only (safe while the daemon runs): depth and oldest "
+      "pending age per upstream, records held, size on disk, last seq, drops per reason.");
+  buffer_cmd->add_option("-c,--config", buffer_opts.config_path, "Configuration file (TOML)")
+      ->required();
+  buffer_cmd->add_flag("--json", buffer_opts.json, "Print one JSON object instead of text");
+
   auto* ref_cmd = app.add_subcommand(
       "reference-config", "Print the fully commented reference configuration (every key).");
   auto* version_cmd = app.add_subcommand("version", "Print the version.");
@@ -63,6 +81,8 @@ int RunCli(int argc, char** argv) {
   if (*check_cmd) return Check(check_path);
   if (*replay_cmd) return rules::RunReplay(replay, std::cout, std::cerr);
   if (*test_cmd) return rules::RunRuleTests(test_files, std::cout, std::cerr);
+  if (*status_cmd) return StatusCommand(status_opts);
+  if (*buffer_cmd) return Buffer(buffer_opts);
   if (*ref_cmd) return ReferenceConfig();
   if (*version_cmd) return Version();
   return kExitFailure;

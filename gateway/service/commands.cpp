@@ -1,14 +1,21 @@
 #include "gateway/service/commands.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "gateway/config/gateway_config.h"
+#include "gateway/health/health_server.h"
 #include "gateway/pipeline/pipeline.h"
+#include "gateway/service/notify.h"
 #include "gateway/service/signals.h"
 #include "rules/engine.h"
 
@@ -43,11 +50,37 @@ std::optional<Loaded> LoadAll(const std::string& path) {
   return Loaded{std::move(*cfg), std::move(engine)};
 }
 
+// Under systemd with stderr going to the journal, logs go to journald directly with their
+// priority (info -> LOG_INFO, warn -> LOG_WARNING, ...); otherwise to stderr with a timestamp.
 void SetupLogging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("processnow");
-  spdlog::set_default_logger(logger);
+  if (StderrIsJournal()) {
+    auto logger = spdlog::systemd_logger_mt("processnow", "processnow");
+    spdlog::set_default_logger(logger);
+    spdlog::set_pattern("%v");  // journald stamps time, priority and identifier itself
+  } else {
+    auto logger = spdlog::stderr_color_mt("processnow");
+    spdlog::set_default_logger(logger);
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  }
   spdlog::set_level(spdlog::level::from_str(level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+}
+
+// One line for systemd's STATUS= (shown by `systemctl status`).
+std::string StatusLine(const PipelineStats& s, double rate) {
+  std::string ups;
+  for (const auto& u : s.upstreams) {
+    if (!ups.empty()) ups += ", ";
+    ups += u.name + " " + u.state;
+    if (u.lag > 0) ups += " (lag " + std::to_string(u.lag) + ")";
+  }
+  return fmt::format("{:.0f} readings/s, queue {}, upstreams: {}", rate, s.queue_depth,
+                     ups.empty() ? "none" : ups);
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+  return out;
 }
 
 void LogStats(const PipelineStats& s, const PipelineStats& prev, double seconds) {
@@ -86,8 +119,14 @@ int Version() {
 
 int Run(const RunOptions& options) {
   InstallSignalHandlers();
+  const SystemdNotifier notifier;
+  const auto started_at = std::chrono::steady_clock::now();
+  notifier.Status("loading configuration");
   auto loaded = LoadAll(options.config_path);
-  if (!loaded) return kExitConfig;
+  if (!loaded) {
+    notifier.Status("configuration error; see the log");
+    return kExitConfig;
+  }
   SetupLogging(loaded->cfg.gateway.log_level);
   const config::GatewayConfig& cfg = loaded->cfg;
   spdlog::info("processnow {} starting: gateway {}, config {}, {} rules", PN_VERSION,
@@ -96,6 +135,7 @@ int Run(const RunOptions& options) {
   auto pipeline = Pipeline::Create(cfg, std::move(loaded->rules), SystemClock::Instance());
   if (!pipeline) {
     spdlog::error("cannot start: {}", pipeline.error().ToString());
+    notifier.Status("cannot start: " + pipeline.error().ToString());
     return pipeline.error().code() == Code::kConfig ? kExitConfig : kExitIoError;
   }
   Status st = (*pipeline)->Start();
@@ -103,9 +143,59 @@ int Run(const RunOptions& options) {
     spdlog::error("cannot start: {}", st.ToString());
     return kExitFailure;
   }
+  const Pipeline& pl = **pipeline;
+  const auto stall = milliseconds(cfg.health.stall_timeout_ms);
 
-  auto last_stats_at = std::chrono::steady_clock::now();
-  PipelineStats prev = (*pipeline)->Stats();
+  // Shared with the health endpoint's threads.
+  std::atomic<bool> ready{false};
+  std::atomic<double> rate{0};
+  std::unique_ptr<health::HealthServer> health_server;
+  if (cfg.health.enabled) {
+    auto snapshot = [&pl, &cfg, &ready, &rate, started_at, stall] {
+      health::Snapshot snap;
+      snap.gateway_id = cfg.gateway.id;
+      snap.version = PN_VERSION;
+      snap.now_ns = SystemClock::Instance().NowNs();
+      snap.uptime_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count();
+      snap.ready = ready.load();
+      snap.readings_per_s = rate.load();
+      snap.stats = pl.Stats();
+      snap.store = pl.StoreContents();
+      snap.stalled = pl.StalledThreads(stall);
+      return snap;
+    };
+    auto server = health::HealthServer::Start(cfg.health.listen,
+                                              static_cast<int>(cfg.health.port), snapshot);
+    if (!server) {
+      spdlog::error("cannot start: {}", server.error().ToString());
+      notifier.Status("cannot start: " + server.error().ToString());
+      (void)(*pipeline)->Stop(milliseconds(cfg.gateway.shutdown_timeout_ms));
+      return kExitFailure;
+    }
+    health_server = std::move(*server);
+  }
+
+  // Config, store, drivers (threads started) and the endpoint are up.
+  ready = true;
+  notifier.Ready();
+  notifier.Status("started; 0 readings/s");
+  const auto watchdog_every =
+      std::chrono::duration_cast<milliseconds>(notifier.watchdog_interval()) / 2;
+  if (watchdog_every.count() > 0) {
+    spdlog::info("systemd watchdog: pinging every {} ms while no thread stalls for {} ms",
+                 watchdog_every.count(), stall.count());
+  }
+  // STATUS= lines: at the stats interval, but at least every 5 s.
+  const auto status_every = std::min(milliseconds(options.stats_interval_ms), milliseconds(5000));
+
+  auto now = std::chrono::steady_clock::now();
+  auto last_stats_at = now;
+  auto last_status_at = now;
+  auto last_ping_at = now - watchdog_every;
+  PipelineStats prev = pl.Stats();
+  PipelineStats status_prev = prev;
+  std::string stalled_before;
   for (;;) {
     std::this_thread::sleep_for(milliseconds(50));
     if (TakeStopRequest()) {
@@ -114,6 +204,7 @@ int Run(const RunOptions& options) {
       break;
     }
     if (TakeReloadRequest()) {
+      notifier.Reloading();
       // Rule files only: drivers, store and upstreams keep running untouched.
       config::ErrorList errors;
       auto again = config::Load(options.config_path);
@@ -129,6 +220,7 @@ int Run(const RunOptions& options) {
           (*pipeline)->ReplaceRules(std::move(engine));
         }
       }
+      notifier.Ready();
     }
     if (options.exit_when_drained && (*pipeline)->DriversFinished()) {
       // Let the queue and the store settle, then stop once everything was forwarded.
@@ -136,17 +228,45 @@ int Run(const RunOptions& options) {
       spdlog::info("drivers finished; draining and exiting");
       break;
     }
-    auto now = std::chrono::steady_clock::now();
+    now = std::chrono::steady_clock::now();
+    if (watchdog_every.count() > 0 && now - last_ping_at >= watchdog_every) {
+      // WATCHDOG=1 only while every pipeline thread makes progress: a stuck thread stops the
+      // pings and systemd restarts the service after WatchdogSec.
+      std::vector<std::string> stalled = pl.StalledThreads(stall);
+      std::string names = Join(stalled);
+      if (stalled.empty()) {
+        notifier.Watchdog();
+        last_ping_at = now;
+        if (!stalled_before.empty()) spdlog::warn("watchdog: all threads make progress again");
+      } else if (names != stalled_before) {
+        spdlog::error("watchdog: no progress for {} ms from: {}; withholding watchdog pings",
+                      stall.count(), names);
+        notifier.Status("STALLED: " + names);
+      }
+      stalled_before = names;
+    }
+    if (now - last_status_at >= status_every) {
+      PipelineStats s = pl.Stats();
+      double secs = std::chrono::duration<double>(now - last_status_at).count();
+      double r = static_cast<double>(s.readings_in - status_prev.readings_in) / secs;
+      rate = r;
+      if (stalled_before.empty()) notifier.Status(StatusLine(s, r));
+      status_prev = s;
+      last_status_at = now;
+    }
     double secs = std::chrono::duration<double>(now - last_stats_at).count();
     if (secs * 1000 >= static_cast<double>(options.stats_interval_ms)) {
-      PipelineStats s = (*pipeline)->Stats();
+      PipelineStats s = pl.Stats();
       LogStats(s, prev, secs);
       prev = s;
       last_stats_at = now;
     }
   }
+  notifier.Stopping();
+  notifier.Status("stopping: draining the queue and forwarding what the store holds");
   Status stopped = (*pipeline)->Stop(milliseconds(cfg.gateway.shutdown_timeout_ms));
-  PipelineStats s = (*pipeline)->Stats();
+  if (health_server) health_server->Stop();
+  PipelineStats s = pl.Stats();
   LogStats(s, prev, 0);
   if (!stopped.ok()) {
     spdlog::warn("{}", stopped.message());
@@ -154,6 +274,41 @@ int Run(const RunOptions& options) {
   spdlog::info("stopped");
   spdlog::shutdown();
   return kExitOk;
+}
+
+int StatusCommand(const StatusOptions& options) {
+  // Only the [health] table matters here: no filesystem checks (the data directory may be
+  // unreadable for the person asking).
+  std::ifstream in(options.config_path);
+  if (!in) {
+    std::fprintf(stderr, "%s: cannot read the configuration file\n", options.config_path.c_str());
+    return kExitConfig;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string dir = std::filesystem::path(options.config_path).parent_path().string();
+  auto cfg = config::LoadString(text.str(), options.config_path, dir.empty() ? "." : dir, false);
+  if (!cfg) {
+    std::fputs(cfg.error().ToString().c_str(), stderr);
+    return kExitConfig;
+  }
+  if (!cfg->health.enabled) {
+    std::fprintf(stderr,
+                 "%s: the health endpoint is off; set [health] enabled = true to use `status`\n",
+                 options.config_path.c_str());
+    return kExitConfig;
+  }
+  std::string host = cfg->health.listen;
+  if (host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  auto res = health::HttpGet(host, static_cast<int>(cfg->health.port), "/status",
+                             milliseconds(options.timeout_ms));
+  if (!res) {
+    std::fprintf(stderr, "processnow is not answering: %s\n", res.error().message().c_str());
+    return kExitUnavailable;
+  }
+  std::fputs(res->body.c_str(), stdout);
+  return res->status == 200 ? kExitOk : kExitFailure;
 }
 
 }  // namespace pn::service

@@ -11,6 +11,7 @@ namespace pn::service {
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: the daemon does not answer
 inline constexpr int kExitIoError = 74;  // EX_IOERR: the store could not be opened or written
 inline constexpr int kExitConfig = 78;   // EX_CONFIG
 
@@ -20,7 +21,16 @@ struct RunOptions {
   std::int64_t stats_interval_ms = 10000;
 };
 
+struct StatusOptions {
+  std::string config_path;
+  std::int64_t timeout_ms = 3000;
+};
+
 int Run(const RunOptions& options);
+// `processnow status`: asks the running daemon's health endpoint (from the config's [health]
+// table) for its /status text and prints it. 0 healthy or degraded, 1 stalled, 69 not answering,
+// 78 the endpoint is not enabled or the config is invalid.
+int StatusCommand(const StatusOptions& options);
 int Check(const std::string& config_path);
 int ReferenceConfig();
 int Version();

@@ -29,6 +29,9 @@ void InstallSignalHandlers() {
   sigaction(SIGHUP, &sa, nullptr);
   sa.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &sa, nullptr);  // a closed stdout or socket is an error return, not a kill
+  // A file size limit (RLIMIT_FSIZE) reached is a write error (EFBIG) the store handles like a
+  // full disk, not a kill.
+  sigaction(SIGXFSZ, &sa, nullptr);
 }
 
 bool TakeStopRequest() {

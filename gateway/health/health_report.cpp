@@ -1,0 +1,357 @@
+#include "gateway/health/health_report.h"
+
+#include <algorithm>
+#include <iterator>
+
+#include <fmt/format.h>
+
+#include "gateway/core/record.h"
+
+namespace pn::health {
+
+namespace {
+
+constexpr double kNsPerS = 1e9;
+
+double Seconds(std::int64_t ns) { return static_cast<double>(ns) / kNsPerS; }
+
+// Age in seconds of a wall-clock timestamp; -1 when there is none.
+double AgeS(const Snapshot& s, std::int64_t ts_ns) {
+  if (ts_ns <= 0) return -1;
+  return Seconds(s.now_ns - ts_ns);
+}
+
+// Writes one JSON object's members, commas included.
+class JsonObject {
+ public:
+  explicit JsonObject(std::string& out) : out_(out) { out_ += '{'; }
+  ~JsonObject() { out_ += '}'; }
+  JsonObject(const JsonObject&) = delete;
+  JsonObject& operator=(const JsonObject&) = delete;
+
+  std::string& Key(const char* name) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    AppendJsonString(out_, name);
+    out_ += ':';
+    return out_;
+  }
+  void Num(const char* name, double v) { AppendJsonNumber(Key(name), v); }
+  void Int(const char* name, std::uint64_t v) { Key(name) += std::to_string(v); }
+  void Str(const char* name, const std::string& v) { AppendJsonString(Key(name), v); }
+  void Bool(const char* name, bool v) { Key(name) += v ? "true" : "false"; }
+  // Seconds since the epoch, or null when there is none.
+  void Time(const char* name, std::int64_t ts_ns) {
+    if (ts_ns <= 0) {
+      Key(name) += "null";
+    } else {
+      AppendJsonNumber(Key(name), Seconds(ts_ns));
+    }
+  }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
+
+class Metrics {
+ public:
+  // Starts a metric family; HELP and TYPE lines once.
+  void Family(const char* name, const char* type, const char* help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
+                   type);
+  }
+  void Sample(const char* name, double v, const std::string& labels = {}) {
+    out_ += name;
+    if (!labels.empty()) out_ += "{" + labels + "}";
+    out_ += ' ';
+    out_ += fmt::format("{}", v);
+    out_ += '\n';
+  }
+  void One(const char* name, const char* type, const char* help, double v) {
+    Family(name, type, help);
+    Sample(name, v);
+  }
+  std::string& str() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+std::string Label(const char* key, const std::string& value) {
+  return std::string(key) + "=\"" + EscapeLabel(value) + "\"";
+}
+
+double D(std::uint64_t v) { return static_cast<double>(v); }
+
+std::string Ago(double age_s) {
+  if (age_s < 0) return "never";
+  if (age_s < 120) return fmt::format("{:.1f} s ago", age_s);
+  if (age_s < 7200) return fmt::format("{:.0f} min ago", age_s / 60);
+  return fmt::format("{:.1f} h ago", age_s / 3600);
+}
+
+std::string Bytes(std::int64_t b) {
+  if (b < 1024) return fmt::format("{} B", b);
+  if (b < 1024 * 1024) return fmt::format("{:.1f} KiB", static_cast<double>(b) / 1024);
+  return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1024.0 * 1024.0));
+}
+
+}  // namespace
+
+std::string EscapeLabel(const std::string& v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string OverallState(const Snapshot& s) {
+  if (!s.ready || !s.stalled.empty()) return "stalled";
+  for (const auto& u : s.stats.upstreams) {
+    if (u.state != "ok") return "degraded";
+  }
+  return "ok";
+}
+
+int HealthHttpStatus(const Snapshot& s) { return OverallState(s) == "stalled" ? 503 : 200; }
+
+std::string RenderHealthJson(const Snapshot& s) {
+  const PipelineStats& st = s.stats;
+  std::string out;
+  {
+    JsonObject o(out);
+    o.Str("status", OverallState(s));
+    o.Str("gateway", s.gateway_id);
+    o.Str("version", s.version);
+    o.Num("uptime_s", s.uptime_s);
+    o.Bool("ready", s.ready);
+    std::string& stalled = o.Key("stalled");
+    stalled += '[';
+    for (std::size_t i = 0; i < s.stalled.size(); ++i) {
+      if (i > 0) stalled += ',';
+      AppendJsonString(stalled, s.stalled[i]);
+    }
+    stalled += ']';
+    o.Num("readings_per_s", s.readings_per_s);
+    o.Int("readings_in", st.readings_in);
+    o.Int("events", st.events);
+    {
+      o.Key("queue");
+      JsonObject q(out);
+      q.Int("depth", st.queue_depth);
+      q.Int("capacity", st.queue_capacity);
+      q.Int("dropped", st.queue_dropped);
+    }
+    {
+      o.Key("store");
+      JsonObject q(out);
+      q.Int("records", s.store.records);
+      q.Int("bytes", static_cast<std::uint64_t>(std::max<std::int64_t>(0, s.store.bytes_on_disk)));
+      if (s.store.oldest_ts_ns > 0) {
+        q.Num("oldest_age_s", AgeS(s, s.store.oldest_ts_ns));
+      } else {
+        q.Key("oldest_age_s") += "null";
+      }
+      q.Int("commit_errors", st.store_errors);
+      q.Int("dropped", s.store.drops.total() + st.store_given_up);
+    }
+    o.Key("drivers") += '[';
+    for (std::size_t i = 0; i < st.drivers.size(); ++i) {
+      const DriverState& d = st.drivers[i];
+      if (i > 0) out += ',';
+      JsonObject q(out);
+      q.Str("name", d.name);
+      q.Str("type", d.type);
+      q.Str("state", d.state);
+      q.Int("readings", d.readings);
+      q.Int("errors", d.errors);
+      q.Time("last_success", d.last_success_ns);
+      q.Num("heartbeat_age_s", static_cast<double>(d.heartbeat_age_ms) / 1000.0);
+    }
+    out += ']';
+    o.Key("upstreams") += '[';
+    for (std::size_t i = 0; i < st.upstreams.size(); ++i) {
+      const UpstreamState& u = st.upstreams[i];
+      if (i > 0) out += ',';
+      JsonObject q(out);
+      q.Str("name", u.name);
+      q.Str("state", u.state);
+      q.Int("sent", u.sent);
+      q.Int("errors", u.errors);
+      q.Int("rejected", u.rejected);
+      q.Int("reconnects", u.reconnects);
+      q.Int("lag", u.lag);
+      q.Time("last_success", u.last_success_ns);
+      q.Str("last_error", u.last_error);
+    }
+    out += ']';
+  }
+  out += '\n';
+  return out;
+}
+
+std::string RenderMetrics(const Snapshot& s) {
+  const PipelineStats& st = s.stats;
+  Metrics m;
+  m.Family("processnow_build_info", "gauge", "Version of the running processnow.");
+  m.Sample("processnow_build_info", 1,
+           Label("version", s.version) + "," + Label("gateway", s.gateway_id));
+  m.One("processnow_uptime_seconds", "gauge", "Seconds since the daemon started.", s.uptime_s);
+  m.One("processnow_ready", "gauge", "1 once config, store and drivers are up.", s.ready ? 1 : 0);
+  m.One("processnow_threads_stalled", "gauge",
+        "Pipeline threads without progress for longer than health.stall_timeout_ms.",
+        D(s.stalled.size()));
+
+  m.Family("processnow_driver_readings_total", "counter", "Readings a driver delivered.");
+  for (const auto& d : st.drivers) {
+    m.Sample("processnow_driver_readings_total", D(d.readings), Label("driver", d.name));
+  }
+  m.Family("processnow_driver_errors_total", "counter",
+           "Failed polls, bad lines or bad payloads of a driver.");
+  for (const auto& d : st.drivers) {
+    m.Sample("processnow_driver_errors_total", D(d.errors), Label("driver", d.name));
+  }
+  m.Family("processnow_driver_last_success_timestamp_seconds", "gauge",
+           "When a driver last delivered readings (0: never).");
+  for (const auto& d : st.drivers) {
+    m.Sample("processnow_driver_last_success_timestamp_seconds", Seconds(d.last_success_ns),
+             Label("driver", d.name));
+  }
+  m.Family("processnow_driver_heartbeat_age_seconds", "gauge",
+           "Time since a driver thread last showed progress.");
+  for (const auto& d : st.drivers) {
+    m.Sample("processnow_driver_heartbeat_age_seconds",
+             static_cast<double>(d.heartbeat_age_ms) / 1000.0, Label("driver", d.name));
+  }
+
+  m.One("processnow_readings_in_total", "counter", "Readings taken from the queue by the rules.",
+        D(st.readings_in));
+  m.One("processnow_readings_suppressed_total", "counter",
+        "Readings not forwarded by report-on-change rules.", D(st.readings_suppressed));
+  m.Family("processnow_dropped_total", "counter", "Records or readings dropped, by reason.");
+  m.Sample("processnow_dropped_total", D(st.queue_dropped), Label("reason", "queue_overflow"));
+  m.Sample("processnow_dropped_total", D(s.store.drops.age), Label("reason", "store_max_age"));
+  m.Sample("processnow_dropped_total", D(s.store.drops.size_readings + s.store.drops.size_events),
+           Label("reason", "store_full"));
+  m.Sample("processnow_dropped_total", D(s.store.drops.rejected), Label("reason", "store_rejected"));
+  m.Sample("processnow_dropped_total", D(st.store_given_up), Label("reason", "store_shutdown"));
+  std::uint64_t rejected = 0;
+  for (const auto& u : st.upstreams) rejected += u.rejected;
+  m.Sample("processnow_dropped_total", D(rejected), Label("reason", "upstream_rejected"));
+
+  m.One("processnow_queue_depth", "gauge", "Readings waiting in the queue.", D(st.queue_depth));
+  m.One("processnow_queue_capacity", "gauge", "Readings the queue holds at most.",
+        D(st.queue_capacity));
+
+  m.Family("processnow_rule_evaluations_total", "counter",
+           "Rule engine evaluations: one per reading, one per periodic tick.");
+  m.Sample("processnow_rule_evaluations_total", D(st.readings_in), Label("trigger", "reading"));
+  m.Sample("processnow_rule_evaluations_total", D(st.rule_ticks), Label("trigger", "tick"));
+  m.One("processnow_events_total", "counter", "Events the rules produced (all kinds).",
+        D(st.events));
+  m.One("processnow_anomalies_total", "counter", "Anomaly events.", D(st.anomalies));
+  m.One("processnow_alarms_total", "counter", "Alarms raised.", D(st.alarms));
+  m.One("processnow_alarms_cleared_total", "counter", "Alarms cleared.", D(st.clears));
+
+  m.One("processnow_store_records_committed_total", "counter", "Records committed to the store.",
+        D(st.records_stored));
+  m.One("processnow_store_commit_errors_total", "counter", "Failed store commits (retried).",
+        D(st.store_errors));
+  m.One("processnow_store_records", "gauge", "Records held in the store.", D(s.store.records));
+  m.One("processnow_store_bytes", "gauge", "Store database and WAL size on disk.",
+        static_cast<double>(s.store.bytes_on_disk));
+  m.One("processnow_store_max_bytes", "gauge", "Configured store size bound (0: unbounded).",
+        static_cast<double>(s.store.max_bytes));
+  m.One("processnow_store_oldest_age_seconds", "gauge",
+        "Age of the oldest record held, by its reading time (0 when empty).",
+        s.store.oldest_ts_ns > 0 ? AgeS(s, s.store.oldest_ts_ns) : 0);
+  m.One("processnow_store_last_seq", "gauge", "Highest sequence number assigned.",
+        D(st.store_last_seq));
+
+  m.Family("processnow_upstream_up", "gauge", "1 when the upstream is connected and sending.");
+  for (const auto& u : st.upstreams) {
+    m.Sample("processnow_upstream_up", u.state == "ok" ? 1 : 0, Label("upstream", u.name));
+  }
+  m.Family("processnow_upstream_sent_total", "counter", "Records delivered to an upstream.");
+  for (const auto& u : st.upstreams) {
+    m.Sample("processnow_upstream_sent_total", D(u.sent), Label("upstream", u.name));
+  }
+  m.Family("processnow_upstream_send_errors_total", "counter", "Failed sends (retried).");
+  for (const auto& u : st.upstreams) {
+    m.Sample("processnow_upstream_send_errors_total", D(u.errors), Label("upstream", u.name));
+  }
+  m.Family("processnow_upstream_reconnects_total", "counter",
+           "Times an upstream went from ok to retrying.");
+  for (const auto& u : st.upstreams) {
+    m.Sample("processnow_upstream_reconnects_total", D(u.reconnects), Label("upstream", u.name));
+  }
+  m.Family("processnow_upstream_lag_records", "gauge",
+           "Records in the store not yet acknowledged by an upstream.");
+  for (const auto& u : st.upstreams) {
+    m.Sample("processnow_upstream_lag_records", D(u.lag), Label("upstream", u.name));
+  }
+  m.Family("processnow_upstream_last_success_timestamp_seconds", "gauge",
+           "When an upstream last acknowledged records (0: never).");
+  for (const auto& u : st.upstreams) {
+    m.Sample("processnow_upstream_last_success_timestamp_seconds", Seconds(u.last_success_ns),
+             Label("upstream", u.name));
+  }
+  return std::move(m.str());
+}
+
+std::string RenderStatusText(const Snapshot& s) {
+  const PipelineStats& st = s.stats;
+  std::string out;
+  auto line = [&out](const std::string& l) {
+    out += l;
+    out += '\n';
+  };
+  line(fmt::format("processnow {}, gateway {}: {} (up {:.0f} s)", s.version, s.gateway_id,
+                   OverallState(s), s.uptime_s));
+  if (!s.stalled.empty()) {
+    std::string names;
+    for (const auto& n : s.stalled) names += (names.empty() ? "" : ", ") + n;
+    line("STALLED threads: " + names);
+  }
+  line(fmt::format("readings: {:.0f}/s, {} in, {} suppressed; events: {} ({} anomalies, {} "
+                   "alarms, {} cleared)",
+                   s.readings_per_s, st.readings_in, st.readings_suppressed, st.events,
+                   st.anomalies, st.alarms, st.clears));
+  std::uint64_t rejected = 0;
+  for (const auto& u : st.upstreams) rejected += u.rejected;
+  line(fmt::format("queue: {} of {}; dropped: {} queue overflow, {} store bounds, {} upstream "
+                   "rejected",
+                   st.queue_depth, st.queue_capacity, st.queue_dropped,
+                   s.store.drops.total() + st.store_given_up, rejected));
+  line(fmt::format("store: {} records, {}, oldest {}", s.store.records,
+                   Bytes(s.store.bytes_on_disk),
+                   s.store.records == 0 ? std::string("-") : Ago(AgeS(s, s.store.oldest_ts_ns))));
+  line("drivers:");
+  if (st.drivers.empty()) line("  none");
+  for (const auto& d : st.drivers) {
+    line(fmt::format("  {} ({}): {}, {} readings, {} errors, last success {}", d.name, d.type,
+                     d.state, d.readings, d.errors, Ago(AgeS(s, d.last_success_ns))));
+  }
+  line("upstreams:");
+  if (st.upstreams.empty()) line("  none");
+  for (const auto& u : st.upstreams) {
+    line(fmt::format("  {}: {}, {} sent, lag {}, {} errors, {} reconnects, last success {}{}",
+                     u.name, u.state, u.sent, u.lag, u.errors, u.reconnects,
+                     Ago(AgeS(s, u.last_success_ns)),
+                     u.last_error.empty() ? std::string() : "; last error: " + u.last_error));
+  }
+  return out;
+}
+
+}  // namespace pn::health
