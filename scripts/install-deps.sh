@@ -11,8 +11,12 @@ PACKAGES=(
   libsqlite3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev libexpected-dev
   libsystemd-dev libpaho-mqttpp-dev libpaho-mqtt-dev libmodbus-dev librdkafka-dev
   libsimdjson-dev libcpp-httplib-dev
+  libpcre2-dev  # serial driver: regex parser with named groups
   # tests
   doctest-dev python3 sqlite3 mosquitto mosquitto-clients socat
+  # deployment tests: systemd-analyze/-sysusers/-tmpfiles (not started in a container),
+  # dpkg-shlibdeps for the CPack .deb
+  systemd dpkg-dev
   # sanitizers and fuzzing (clang 14 with libFuzzer)
   clang-14 libclang-rt-14-dev
 )

@@ -115,6 +115,11 @@ const TableSpec& BuildSpec() {
                                "Stop producing after this many samples per device (ticks); 0 means never. "
                                "Meant for tests and benchmarks.");
     max_samples.min = 0;
+    KeySpec& stall = key("stall_after_samples", ValueType::kInt, std::int64_t{0},
+                         "Fault injection for tests: after this many ticks the driver thread "
+                         "hangs (no readings, no heartbeat) until a stop is requested, as a "
+                         "driver stuck in a blocking call would. 0 means never.");
+    stall.min = 0;
     KeySpec& noise = key("noise", ValueType::kFloat, 1.0,
                          "Scale factor of the Gaussian noise on every series; 0 gives smooth "
                          "curves.");
@@ -232,6 +237,7 @@ SimSettings SettingsFromSection(const config::Section& section) {
   s.realtime = section.GetBool("realtime");
   s.start_time_ms = section.GetInt("start_time_ms");
   s.max_samples = section.GetInt("max_samples");
+  s.stall_after_samples = section.GetInt("stall_after_samples");
   s.batch = static_cast<std::size_t>(section.GetInt("batch"));
   return s;
 }
@@ -270,9 +276,22 @@ void SimDriver::Run(std::stop_token stop, ReadingSink& sink) {
   batch.reserve(batch_size + static_cast<std::size_t>(options.devices) * options.series.size());
   stats_.heartbeat_ns.store(clock_->MonotonicNs(), std::memory_order_relaxed);
 
+  // stall_after_samples: hang without heartbeats until a stop is requested (fault injection).
+  const std::int64_t stall_after = settings_.stall_after_samples;
+  auto stall_here = [&](std::int64_t k) {
+    if (stall_after == 0 || k < stall_after) return false;
+    Flush(sink, batch);
+    spdlog::warn("driver {}: stall_after_samples reached: hanging until stopped", name_);
+    std::mutex stall_mu;
+    std::condition_variable_any stall_cv;
+    std::unique_lock lock(stall_mu);
+    stall_cv.wait(lock, stop, [] { return false; });
+    return true;
+  };
+
   if (!settings_.realtime) {
     for (std::int64_t k = 0; max == 0 || k < max; ++k) {
-      if (stop.stop_requested()) return;
+      if (stop.stop_requested() || stall_here(k)) return;
       plant.Step(options.start_ns + k * interval_ns, batch);
       if (batch.size() >= batch_size && !Flush(sink, batch)) return;
     }
@@ -294,7 +313,7 @@ void SimDriver::Run(std::stop_token stop, ReadingSink& sink) {
         return;
       }
     }
-    if (stop.stop_requested()) return;
+    if (stop.stop_requested() || stall_here(k)) return;
     plant.Step(options.start_ns + k * interval_ns, batch);
     if (!Flush(sink, batch)) return;
     stats_.heartbeat_ns.store(clock_->MonotonicNs(), std::memory_order_relaxed);

@@ -34,6 +34,7 @@ struct SimSettings {
   bool realtime = true;
   std::int64_t start_time_ms = 0;  // 0: now (realtime) or kDefaultStartMs
   std::int64_t max_samples = 0;    // ticks; 0: unlimited
+  std::int64_t stall_after_samples = 0;  // fault injection: hang after this many ticks; 0: never
   std::size_t batch = 256;
 };
 

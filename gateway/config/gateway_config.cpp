@@ -102,9 +102,77 @@ const TableSpec& StoreTableSpec() {
            .type = ValueType::kString,
            .default_value = std::string("normal"),
            .description = "SQLite synchronous mode. \"normal\": a committed batch survives a "
-                          "crash of the process; \"full\": it also survives a power loss, at a "
-                          "higher cost per commit.",
+                          "crash of the process (kill -9, OOM kill); a power loss or kernel "
+                          "crash may roll back the last commits, never corrupting the file. "
+                          "\"full\": it also survives a power loss, at a higher cost per "
+                          "commit (an fsync each).",
            .choices = {"normal", "full"}},
+          {.name = "max_bytes",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{1073741824},
+           .description = "Bound on the store's size on disk in bytes (database pages in use "
+                          "plus the WAL's share, max_bytes/8 up to 16 MiB). When it is reached "
+                          "full_policy applies. 0: unbounded; otherwise at least 262144. Keep it "
+                          "below the free space of data_dir.",
+           .min = 0},
+          {.name = "max_age_s",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{0},
+           .description = "Records whose own time is older than this many seconds are dropped "
+                          "(counted as \"age\"), forwarded or not. 0: no age bound.",
+           .min = 0,
+           .max = 315360000},
+          {.name = "full_policy",
+           .type = ValueType::kString,
+           .default_value = std::string("drop_oldest"),
+           .description = "What happens when max_bytes is reached or the disk is full. "
+                          "\"drop_oldest\": delete the oldest readings, and only when no "
+                          "reading is left the oldest events (alarms and events outlive raw "
+                          "readings). \"reject_new\": refuse new batches until the upstreams "
+                          "catch up. Every dropped or refused record is counted and logged.",
+           .choices = {"drop_oldest", "reject_new"}},
+          {.name = "on_corrupt",
+           .type = ValueType::kString,
+           .default_value = std::string("move_aside"),
+           .description = "What `run` does with a damaged file or one that is not a processnow "
+                          "store. \"move_aside\": rename it to FILE.corrupt-<UTC time>, log "
+                          "where it went, and start with a fresh store. \"fail\": refuse to "
+                          "start (exit 74) and leave the file untouched.",
+           .choices = {"move_aside", "fail"}},
+      }};
+  return spec;
+}
+
+const TableSpec& HealthTableSpec() {
+  static const TableSpec spec{
+      "Health and metrics: a local HTTP endpoint serving /health (JSON), /metrics (Prometheus "
+      "text) and /status (text for `processnow status`), and the stall limit behind the systemd "
+      "watchdog.",
+      {
+          {.name = "enabled",
+           .type = ValueType::kBool,
+           .default_value = false,
+           .description = "Serve the HTTP endpoint. Off by default; it has no authentication, so "
+                          "keep it on the loopback address or a trusted network."},
+          {.name = "listen",
+           .type = ValueType::kString,
+           .default_value = std::string("127.0.0.1"),
+           .description = "Address the endpoint binds to (an IPv4 or IPv6 address)."},
+          {.name = "port",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{9470},
+           .description = "TCP port of the endpoint.",
+           .min = 1,
+           .max = 65535},
+          {.name = "stall_timeout_ms",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{60000},
+           .description = "A pipeline thread (driver, rules, store, forwarder) that shows no "
+                          "progress for this long is reported as stalled in /health and stops "
+                          "the systemd watchdog pings, so systemd restarts the service. Must "
+                          "exceed the longest driver poll interval.",
+           .min = 100,
+           .max = 3600000},
       }};
   return spec;
 }
@@ -121,6 +189,7 @@ const TableSpec& RootSpec() {
            .table = &GatewayTableSpec()},
           {.name = "queue", .type = ValueType::kTable, .table = &QueueTableSpec()},
           {.name = "store", .type = ValueType::kTable, .table = &StoreTableSpec()},
+          {.name = "health", .type = ValueType::kTable, .table = &HealthTableSpec()},
           {.name = "drivers", .type = ValueType::kTable},
           {.name = "upstreams", .type = ValueType::kTable},
       }};
@@ -276,6 +345,7 @@ tl::expected<GatewayConfig, ErrorList> LoadDocument(std::unique_ptr<Document> do
   Section gw = table_or_empty("gateway", GatewayTableSpec());
   Section q = table_or_empty("queue", QueueTableSpec());
   Section st = table_or_empty("store", StoreTableSpec());
+  Section hl = table_or_empty("health", HealthTableSpec());
 
   if (errors.empty()) {
     cfg.gateway.id = gw.GetString("id");
@@ -290,6 +360,17 @@ tl::expected<GatewayConfig, ErrorList> LoadDocument(std::unique_ptr<Document> do
     cfg.store.batch_records = st.GetInt("batch_records");
     cfg.store.batch_ms = st.GetInt("batch_ms");
     cfg.store.synchronous = st.GetString("synchronous");
+    cfg.store.max_bytes = st.GetInt("max_bytes");
+    if (cfg.store.max_bytes != 0 && cfg.store.max_bytes < 262144) {
+      st.AddError(errors, "max_bytes", "must be 0 (unbounded) or at least 262144");
+    }
+    cfg.store.max_age_s = st.GetInt("max_age_s");
+    cfg.store.full_policy = st.GetString("full_policy");
+    cfg.store.on_corrupt = st.GetString("on_corrupt");
+    cfg.health.enabled = hl.GetBool("enabled");
+    cfg.health.listen = hl.GetString("listen");
+    cfg.health.port = hl.GetInt("port");
+    cfg.health.stall_timeout_ms = hl.GetInt("stall_timeout_ms");
     if (check_filesystem) CheckDataDir(cfg.gateway.data_dir, gw, errors);
 
     std::set<std::string> seen;
@@ -413,6 +494,7 @@ std::string ReferenceConfig() {
   out += RenderReference(GatewayTableSpec(), "gateway");
   out += RenderReference(QueueTableSpec(), "queue");
   out += RenderReference(StoreTableSpec(), "store");
+  out += RenderReference(HealthTableSpec(), "health");
   out +=
       "## Drivers: one table per instance, [drivers.NAME]; NAME appears in logs and metrics.\n"
       "## Keys every driver has:\n";

@@ -37,6 +37,18 @@ struct StoreSettings {
   std::int64_t batch_records = 1000;
   std::int64_t batch_ms = 100;
   std::string synchronous = "normal";
+  std::int64_t max_bytes = 1073741824;     // 0: unbounded
+  std::int64_t max_age_s = 0;              // 0: no age bound
+  std::string full_policy = "drop_oldest";  // or "reject_new"
+  std::string on_corrupt = "move_aside";    // or "fail"
+};
+
+// [health]: the local HTTP health/metrics endpoint and the watchdog's stall limit.
+struct HealthSettings {
+  bool enabled = false;  // the HTTP endpoint; the systemd watchdog works without it
+  std::string listen = "127.0.0.1";
+  std::int64_t port = 9470;
+  std::int64_t stall_timeout_ms = 60000;  // a thread silent this long is "stalled"
 };
 
 struct DriverInstance {
@@ -60,6 +72,7 @@ struct GatewayConfig {
   GatewaySettings gateway;
   QueueSettings queue;
   StoreSettings store;
+  HealthSettings health;
   std::vector<DriverInstance> drivers;      // enabled ones only
   std::vector<UpstreamInstance> upstreams;  // enabled ones only
   std::vector<std::string> rule_files;      // the rule globs expanded, sorted, deduplicated
@@ -81,5 +94,6 @@ std::string ReferenceConfig();
 const TableSpec& GatewayTableSpec();
 const TableSpec& QueueTableSpec();
 const TableSpec& StoreTableSpec();
+const TableSpec& HealthTableSpec();
 
 }  // namespace pn::config

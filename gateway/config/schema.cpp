@@ -132,8 +132,8 @@ std::string Article(std::string_view type) {
                                               : "a " + std::string(type);
 }
 
-// "did you mean" for a mistyped key: the declared key with the smallest edit distance <= 2.
-std::string Suggest(std::string_view key, const TableSpec& spec) {
+// "did you mean": the candidate with the smallest edit distance <= 2 to `key`, or "".
+std::string Closest(std::string_view key, const std::vector<std::string>& candidates) {
   auto dist = [](std::string_view a, std::string_view b) {
     std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
     for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
@@ -148,14 +148,20 @@ std::string Suggest(std::string_view key, const TableSpec& spec) {
   };
   std::string best;
   std::size_t best_d = 3;
-  for (const auto& k : spec.keys) {
-    std::size_t d = dist(key, k.name);
+  for (const auto& c : candidates) {
+    std::size_t d = dist(key, c);
     if (d < best_d) {
       best_d = d;
-      best = k.name;
+      best = c;
     }
   }
   return best;
+}
+
+std::string Suggest(std::string_view key, const TableSpec& spec) {
+  std::vector<std::string> names;
+  for (const auto& k : spec.keys) names.push_back(k.name);
+  return Closest(key, names);
 }
 
 }  // namespace
@@ -208,8 +214,10 @@ void Validate(const Node& table, const TableSpec& spec, std::string_view path,
         if (!list.empty()) list += ", ";
         list += Quote(c);
       }
+      std::string hint = Closest(value.str, ks->choices);
       errors.Add(file, value.pos, kpath,
-                 Quote(value.str) + " is not one of the allowed values: " + list);
+                 Quote(value.str) + " is not one of the allowed values: " + list +
+                     (hint.empty() ? "" : " (did you mean " + Quote(hint) + "?)"));
     }
     if (ks->type == ValueType::kTable && ks->table != nullptr) {
       Validate(value, *ks->table, kpath, file, errors);

@@ -23,13 +23,30 @@ class QueueSink final : public ReadingSink {
  public:
   explicit QueueSink(BoundedQueue<Reading>& q) : q_(q) {}
   bool Deliver(std::vector<Reading>& batch) override {
+    in_deliver_.store(true, std::memory_order_relaxed);
     std::size_t n = q_.PushBatch(batch);
+    in_deliver_.store(false, std::memory_order_relaxed);
     batch.clear();
     return n > 0 || !q_.closed();
   }
+  // True while the driver waits inside Deliver (back-pressure from a full queue).
+  bool in_deliver() const { return in_deliver_.load(std::memory_order_relaxed); }
 
  private:
   BoundedQueue<Reading>& q_;
+  std::atomic<bool> in_deliver_{false};
+};
+
+// Progress of one pipeline thread for the watchdog: the monotonic time of its last beat and how
+// much longer than usual it may legitimately stay silent (a retry back-off, say).
+struct Beat {
+  std::atomic<std::int64_t> at_ns{0};
+  std::atomic<std::int64_t> allowance_ns{0};
+  std::atomic<bool> waiting_downstream{false};  // blocked on back-pressure, not stuck itself
+  void Mark(std::int64_t now, std::int64_t allowance = 0) {
+    allowance_ns.store(allowance, std::memory_order_relaxed);
+    at_ns.store(now, std::memory_order_relaxed);
+  }
 };
 
 struct Forwarder {
@@ -39,6 +56,7 @@ struct Forwarder {
   mutable std::mutex mu;  // guards state
   UpstreamState state;
   std::atomic<std::uint64_t> acked{0};
+  Beat beat;
 };
 
 }  // namespace
@@ -49,14 +67,20 @@ class Pipeline::Impl {
       : cfg_(cfg),
         clock_(clock),
         readings_(cfg.queue.capacity, cfg.queue.overflow),
-        chunks_(8, OverflowPolicy::kBlock),
-        sink_(readings_) {}
+        chunks_(8, OverflowPolicy::kBlock) {}
 
   const config::GatewayConfig& cfg_;
   Clock& clock_;
   BoundedQueue<Reading> readings_;
   BoundedQueue<Chunk> chunks_;
-  QueueSink sink_;
+  std::vector<std::unique_ptr<QueueSink>> driver_sinks_;  // one per driver, same order
+  std::vector<std::unique_ptr<std::atomic<bool>>> driver_finished_;
+  std::vector<std::string> driver_types_;
+  std::atomic<std::int64_t> started_ns_{0};  // monotonic; 0 before Start()
+  std::atomic<bool> stopping_{false};
+  Beat rules_beat_, store_beat_;
+  std::atomic<std::uint64_t> anomalies_{0}, alarms_{0}, clears_{0}, rule_ticks_{0},
+      store_given_up_{0};
   std::unique_ptr<Store> store_;
 
   std::mutex rules_mu_;
@@ -83,10 +107,25 @@ class Pipeline::Impl {
   void RulesLoop() {
     std::vector<Reading> batch;
     std::vector<Event> events;
+    std::vector<Reading> derived;
     Chunk chunk;
     std::int64_t last_tick_ns = clock_.MonotonicNs();
     batch.reserve(4096);
+    auto count_events = [this](const std::vector<Event>& evs) {
+      for (const Event& e : evs) {
+        if (e.kind == EventKind::kAnomaly) ++anomalies_;
+        if (e.kind == EventKind::kAlarm) ++alarms_;
+        if (e.kind == EventKind::kClear) ++clears_;
+      }
+    };
+    // Pushing a chunk may wait for the store stage: back-pressure, not a stall of this thread.
+    auto push_chunk = [this](Chunk&& c) {
+      rules_beat_.waiting_downstream = true;
+      chunks_.Push(std::move(c));
+      rules_beat_.waiting_downstream = false;
+    };
     for (;;) {
+      rules_beat_.Mark(clock_.MonotonicNs());
       batch.clear();
       std::size_t n = readings_.PopBatch(batch, 4096, milliseconds(50));
       {
@@ -103,12 +142,14 @@ class Pipeline::Impl {
         last_tick_ns = mono;
         events.clear();
         rules_->Tick(clock_.NowNs(), events);
+        ++rule_ticks_;
         for (const Event& e : events) chunk.push_back(ToRecord(e));
         events_ += events.size();
+        count_events(events);
       }
       if (n == 0) {
         if (!chunk.empty()) {
-          chunks_.Push(std::move(chunk));
+          push_chunk(std::move(chunk));
           chunk = Chunk();
         }
         if (readings_.closed()) break;
@@ -123,12 +164,18 @@ class Pipeline::Impl {
         } else {
           ++suppressed_;
         }
+        if (rules_) {
+          derived.clear();
+          rules_->TakeDerived(derived);
+          for (const Reading& d : derived) chunk.push_back(ToRecord(d));
+        }
         for (const Event& e : events) chunk.push_back(ToRecord(e));
         events_ += events.size();
+        count_events(events);
       }
       readings_in_ += n;
       if (!chunk.empty()) {
-        chunks_.Push(std::move(chunk));
+        push_chunk(std::move(chunk));
         chunk = Chunk();
       }
     }
@@ -143,6 +190,7 @@ class Pipeline::Impl {
     std::int64_t first_at = 0;
     bool closed = false;
     while (!closed || !batch.empty()) {
+      store_beat_.Mark(clock_.MonotonicNs());
       if (!closed) {
         std::int64_t wait_ns = batch.empty() ? 50'000'000
                                              : std::max<std::int64_t>(
@@ -162,6 +210,7 @@ class Pipeline::Impl {
       std::size_t done = 0;
       while (done < batch.size()) {
         std::size_t len = std::min(max_batch, batch.size() - done);
+        const std::uint64_t before = store_->LastSeq();
         auto res = store_->Append(std::span<const NewRecord>(batch.data() + done, len));
         if (!res) {
           ++store_errors_;
@@ -170,13 +219,15 @@ class Pipeline::Impl {
           if (stop_store_) {
             spdlog::error("store: giving up on {} uncommitted records at shutdown",
                           batch.size() - done);
+            store_given_up_ += batch.size() - done;
             done = batch.size();
             break;
           }
+          store_beat_.Mark(clock_.MonotonicNs(), 1'000'000'000);
           std::this_thread::sleep_for(milliseconds(1000));
           continue;
         }
-        stored_ += len;
+        stored_ += *res - before;  // 0 when full_policy reject_new refused the batch
         done += len;
         fwd_cv_.notify_all();
       }
@@ -190,6 +241,7 @@ class Pipeline::Impl {
     const std::string& name = f.upstream->name();
     auto set_state = [&](const char* s, const std::string& err = {}) {
       std::lock_guard lock(f.mu);
+      if (f.state.state == "ok" && std::string_view(s) == "retrying") ++f.state.reconnects;
       f.state.state = s;
       if (!err.empty()) f.state.last_error = err;
     };
@@ -199,8 +251,10 @@ class Pipeline::Impl {
     std::int64_t backoff = initial;
     auto sleep_backoff = [&] {
       std::uniform_int_distribution<std::int64_t> jitter(0, backoff / 2);
+      const std::int64_t wait_ms = backoff + jitter(rng);
+      f.beat.Mark(clock_.MonotonicNs(), wait_ms * 1'000'000);
       std::unique_lock lock(fwd_mu_);
-      fwd_cv_.wait_for(lock, milliseconds(backoff + jitter(rng)),
+      fwd_cv_.wait_for(lock, milliseconds(wait_ms),
                        [&] { return forwarders_abort_.load(); });
       backoff = std::min(max_backoff, backoff * 2);
     };
@@ -211,6 +265,7 @@ class Pipeline::Impl {
     std::vector<Record> pending;
     std::size_t pending_from = 0;
     while (!forwarders_abort_) {
+      f.beat.Mark(clock_.MonotonicNs());
       if (!started) {
         Status s = f.upstream->Start();
         if (!s.ok()) {
@@ -225,6 +280,7 @@ class Pipeline::Impl {
       }
       if (pending_from >= pending.size()) {
         bool draining = forwarders_draining_;  // read before the store read: no lost records
+        const std::uint64_t committed = store_->LastSeq();  // all visible to the read below
         auto res = store_->ReadAfter(cursor, static_cast<std::size_t>(f.settings->batch_records));
         if (!res) {
           spdlog::error("upstream {}: reading the store failed: {}", name,
@@ -235,6 +291,21 @@ class Pipeline::Impl {
         pending = std::move(*res);
         pending_from = 0;
         if (pending.empty()) {
+          if (committed > cursor) {
+            // Records up to `committed` were committed before the read and none is held: the
+            // store dropped them (max_bytes / max_age_s). Move past them instead of waiting.
+            Status s = store_->Ack(name, committed);
+            if (!s.ok()) {
+              spdlog::error("upstream {}: acknowledging failed: {}", name, s.ToString());
+              sleep_backoff();
+              continue;
+            }
+            cursor = committed;
+            f.acked = committed;
+            std::lock_guard lock(f.mu);
+            f.state.cursor = committed;
+            continue;
+          }
           if (draining) break;
           std::unique_lock lock(fwd_mu_);
           fwd_cv_.wait_for(lock, milliseconds(100), [&] {
@@ -265,6 +336,7 @@ class Pipeline::Impl {
         std::lock_guard lock(f.mu);
         f.state.sent += delivered;
         f.state.cursor = last;
+        f.state.last_success_ns = clock_.NowNs();
       }
       if (r.code == SendCode::kRetry) {
         {
@@ -299,7 +371,15 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Create(const config::GatewayConfig& 
   impl->rules_ = std::move(rules);
   std::vector<std::string> names;
   for (const auto& u : cfg.upstreams) names.push_back(u.name);
-  auto store = Store::Open(StoreOptions{cfg.store.path, cfg.store.synchronous}, names);
+  StoreOptions store_options{cfg.store.path, cfg.store.synchronous};
+  store_options.max_bytes = cfg.store.max_bytes;
+  store_options.max_age_s = cfg.store.max_age_s;
+  store_options.full_policy =
+      cfg.store.full_policy == "reject_new" ? FullPolicy::kRejectNew : FullPolicy::kDropOldest;
+  store_options.on_corrupt =
+      cfg.store.on_corrupt == "fail" ? CorruptPolicy::kFail : CorruptPolicy::kMoveAside;
+  store_options.clock = &clock;
+  auto store = Store::Open(store_options, names);
   if (!store) return Err(store.error());
   impl->store_ = std::move(*store);
 
@@ -310,6 +390,9 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Create(const config::GatewayConfig& 
       return Err(Status(drv.error().code(), "driver " + d.name + ": " + drv.error().message()));
     }
     impl->drivers_.push_back(std::move(*drv));
+    impl->driver_types_.push_back(d.type->type);
+    impl->driver_sinks_.push_back(std::make_unique<QueueSink>(impl->readings_));
+    impl->driver_finished_.push_back(std::make_unique<std::atomic<bool>>(false));
   }
   for (const auto& u : cfg.upstreams) {
     UpstreamContext ctx{u.name, cfg.gateway.id};
@@ -329,6 +412,11 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Create(const config::GatewayConfig& 
 
 Status Pipeline::Start() {
   Impl& m = *impl_;
+  const std::int64_t start_ns = m.clock_.MonotonicNs();
+  m.rules_beat_.Mark(start_ns);
+  m.store_beat_.Mark(start_ns);
+  for (auto& f : m.forwarders_) f->beat.Mark(start_ns);
+  m.started_ns_ = start_ns;
   for (auto& f : m.forwarders_) {
     Forwarder* fp = f.get();
     fp->thread = std::thread([&m, fp] { m.ForwardLoop(*fp); });
@@ -336,11 +424,14 @@ Status Pipeline::Start() {
   m.store_thread_ = std::thread([&m] { m.StoreLoop(); });
   m.rules_thread_ = std::thread([&m] { m.RulesLoop(); });
   m.drivers_running_ = m.drivers_.size();
-  for (auto& d : m.drivers_) {
-    Driver* dp = d.get();
-    m.driver_threads_.emplace_back([&m, dp](std::stop_token st) {
-      dp->Run(st, m.sink_);
+  for (std::size_t i = 0; i < m.drivers_.size(); ++i) {
+    Driver* dp = m.drivers_[i].get();
+    QueueSink* sink = m.driver_sinks_[i].get();
+    std::atomic<bool>* finished = m.driver_finished_[i].get();
+    m.driver_threads_.emplace_back([&m, dp, sink, finished](std::stop_token st) {
+      dp->Run(st, *sink);
       spdlog::debug("driver {} finished", dp->name());
+      finished->store(true);
       --m.drivers_running_;
     });
   }
@@ -351,6 +442,7 @@ Status Pipeline::Start() {
 
 Status Pipeline::Stop(milliseconds deadline) {
   Impl& m = *impl_;
+  m.stopping_ = true;
   const std::int64_t end = m.clock_.MonotonicNs() + deadline.count() * 1'000'000;
   // 1. Drivers: ask every one to stop, then wait for them.
   for (auto& t : m.driver_threads_) t.request_stop();
@@ -419,11 +511,82 @@ PipelineStats Pipeline::Stats() const {
   s.queue_dropped = qc.dropped;
   s.queue_depth = qc.depth;
   s.store_last_seq = m.store_->LastSeq();
+  StoreDrops drops = m.store_->Drops();
+  s.store_dropped_age = drops.age;
+  s.store_dropped_size_readings = drops.size_readings;
+  s.store_dropped_size_events = drops.size_events;
+  s.store_rejected = drops.rejected;
   for (auto& f : m.forwarders_) {
     std::lock_guard lock(f->mu);
     s.upstreams.push_back(f->state);
+    std::uint64_t acked = f->acked.load();
+    s.upstreams.back().lag = s.store_last_seq > acked ? s.store_last_seq - acked : 0;
+  }
+  s.queue_capacity = m.readings_.capacity();
+  s.anomalies = m.anomalies_;
+  s.alarms = m.alarms_;
+  s.clears = m.clears_;
+  s.rule_ticks = m.rule_ticks_;
+  s.store_given_up = m.store_given_up_;
+  const std::int64_t now = m.clock_.MonotonicNs();
+  const std::int64_t started = m.started_ns_.load();
+  for (std::size_t i = 0; i < m.drivers_.size(); ++i) {
+    const DriverStats& ds = m.drivers_[i]->stats();
+    DriverState d;
+    d.name = m.drivers_[i]->name();
+    d.type = m.driver_types_[i];
+    d.state = m.driver_finished_[i]->load()  ? "finished"
+              : m.driver_sinks_[i]->in_deliver() ? "blocked"
+                                                 : "running";
+    d.readings = ds.readings.load(std::memory_order_relaxed);
+    d.errors = ds.errors.load(std::memory_order_relaxed);
+    d.last_success_ns = ds.last_success_ns.load(std::memory_order_relaxed);
+    std::int64_t beat = std::max(ds.heartbeat_ns.load(std::memory_order_relaxed), started);
+    d.heartbeat_age_ms = started == 0 ? 0 : std::max<std::int64_t>(0, now - beat) / 1'000'000;
+    s.drivers.push_back(std::move(d));
   }
   return s;
+}
+
+StoreHealth Pipeline::StoreContents() const {
+  StoreHealth r;
+  StoreStats st = impl_->store_->Stats();
+  r.records = st.records;
+  r.bytes_on_disk = st.bytes_on_disk;
+  r.max_bytes = st.max_bytes;
+  r.drops = st.drops;
+  if (st.records > 0 && st.first_seq > 0) {
+    auto oldest = impl_->store_->ReadAfter(st.first_seq - 1, 1);
+    if (oldest && !oldest->empty()) r.oldest_ts_ns = oldest->front().ts_ns;
+  }
+  return r;
+}
+
+std::vector<std::string> Pipeline::StalledThreads(milliseconds stall) const {
+  const Impl& m = *impl_;
+  std::vector<std::string> out;
+  const std::int64_t started = m.started_ns_.load();
+  if (started == 0 || m.stopping_) return out;  // not running: nothing to watch
+  const std::int64_t now = m.clock_.MonotonicNs();
+  const std::int64_t limit = stall.count() * 1'000'000;
+  auto stalled = [&](const Beat& b) {
+    if (b.waiting_downstream.load(std::memory_order_relaxed)) return false;
+    return now - b.at_ns.load(std::memory_order_relaxed) >
+           limit + b.allowance_ns.load(std::memory_order_relaxed);
+  };
+  for (std::size_t i = 0; i < m.drivers_.size(); ++i) {
+    if (m.driver_finished_[i]->load() || m.driver_sinks_[i]->in_deliver()) continue;
+    // A driver that never beat counts from the start of the pipeline.
+    std::int64_t beat =
+        std::max(m.drivers_[i]->stats().heartbeat_ns.load(std::memory_order_relaxed), started);
+    if (now - beat > limit) out.push_back("driver " + m.drivers_[i]->name());
+  }
+  if (stalled(m.rules_beat_)) out.push_back("rules");
+  if (stalled(m.store_beat_)) out.push_back("store");
+  for (const auto& f : m.forwarders_) {
+    if (stalled(f->beat)) out.push_back("upstream " + f->upstream->name());
+  }
+  return out;
 }
 
 }  // namespace pn

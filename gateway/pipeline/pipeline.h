@@ -24,6 +24,7 @@
 #include "gateway/config/gateway_config.h"
 #include "gateway/core/clock.h"
 #include "gateway/core/status.h"
+#include "gateway/store/store.h"
 #include "rules/engine.h"
 
 namespace pn {
@@ -36,6 +37,29 @@ struct UpstreamState {
   std::uint64_t rejected = 0;    // records the upstream refused for good (kError)
   std::uint64_t cursor = 0;
   std::string last_error;
+  std::uint64_t reconnects = 0;     // times the upstream went from "ok" to "retrying"
+  std::int64_t last_success_ns = 0;  // wall clock of the last delivered batch; 0: none yet
+  std::uint64_t lag = 0;             // records in the store not yet acknowledged by it
+};
+
+// One driver's counters (from DriverStats) as the health endpoint reports them.
+struct DriverState {
+  std::string name;
+  std::string type;
+  std::string state;  // "running", "blocked" (waiting for queue room), "finished"
+  std::uint64_t readings = 0;
+  std::uint64_t errors = 0;
+  std::int64_t last_success_ns = 0;  // wall clock; 0: none yet
+  std::int64_t heartbeat_age_ms = 0;  // time since the driver thread last showed progress
+};
+
+// What the store holds (heavier than Stats(): two small queries).
+struct StoreHealth {
+  std::uint64_t records = 0;
+  std::int64_t bytes_on_disk = 0;
+  std::int64_t max_bytes = 0;     // configured bound; 0: unbounded
+  std::int64_t oldest_ts_ns = 0;  // reading/event time of the oldest record held; 0 when empty
+  StoreDrops drops;               // records the store's bounds dropped, per reason
 };
 
 struct PipelineStats {
@@ -47,7 +71,21 @@ struct PipelineStats {
   std::uint64_t queue_dropped = 0;       // readings dropped by the queue's drop_oldest policy
   std::size_t queue_depth = 0;
   std::uint64_t store_last_seq = 0;
+  // Records the store dropped because of its bounds (see gateway/store/README.md), since the
+  // store file was created.
+  std::uint64_t store_dropped_age = 0;
+  std::uint64_t store_dropped_size_readings = 0;
+  std::uint64_t store_dropped_size_events = 0;
+  std::uint64_t store_rejected = 0;
   std::vector<UpstreamState> upstreams;
+  // Added for health and metrics (gateway/health/).
+  std::size_t queue_capacity = 0;
+  std::uint64_t anomalies = 0;  // events by kind
+  std::uint64_t alarms = 0;
+  std::uint64_t clears = 0;
+  std::uint64_t rule_ticks = 0;           // periodic rule evaluations without a reading
+  std::uint64_t store_given_up = 0;       // records dropped: store commit failed at shutdown
+  std::vector<DriverState> drivers;
 };
 
 class Pipeline {
@@ -75,6 +113,16 @@ class Pipeline {
   bool CaughtUp() const;
 
   PipelineStats Stats() const;
+
+  // Store contents for metrics. Safe from any thread.
+  StoreHealth StoreContents() const;
+
+  // The pipeline threads that showed no progress for longer than `stall`: "driver NAME",
+  // "rules", "store", "upstream NAME". Empty when every thread makes progress. A thread waiting
+  // for room downstream (back-pressure) or one that finished by itself is not stalled; a thread
+  // waiting for work beats while it waits. Drivers beat at least once per poll, so `stall` must
+  // exceed the longest poll interval. Safe from any thread.
+  std::vector<std::string> StalledThreads(std::chrono::milliseconds stall) const;
 
   class Impl;
 

@@ -202,7 +202,7 @@ scale_factor = 2
         "gateway.toml:9:1: drivers.plc.tag[0].address: value 70000 is out of range: must be "
         "between 0 and 65536\n"
         "gateway.toml:10:1: drivers.plc.tag[0].order: \"ABDC\" is not one of the allowed values: "
-        "\"ABCD\", \"DCBA\", \"BADC\", \"CDAB\"\n"
+        "\"ABCD\", \"DCBA\", \"BADC\", \"CDAB\" (did you mean \"ABCD\"?)\n"
         "gateway.toml:11:1: drivers.plc.tag[0].scale_factor: unknown key\n");
 }
 
