@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 namespace pn::rules::testing {
 
 // A deterministic uniform noise source in [-1, 1).
@@ -36,8 +38,13 @@ inline std::vector<double> SyntheticRow(int cycle, int life, double offset, Nois
 inline int SyntheticLife(int unit) { return 150 + (unit * 37) % 120; }
 
 // Writes a library CSV of `units` run-to-failure units; returns its path.
+// A path in the temp folder unique to this process: ctest runs test cases as parallel processes.
+inline std::filesystem::path TempPath(const std::string& name) {
+  return std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "-" + name);
+}
+
 inline std::string WriteSyntheticLibrary(const std::string& name, int units) {
-  const auto path = std::filesystem::temp_directory_path() / name;
+  const auto path = TempPath(name);
   std::ofstream out(path);
   out << "unit,cycle,s1,s2,s3\n";
   Noise noise(7);
@@ -53,7 +60,7 @@ inline std::string WriteSyntheticLibrary(const std::string& name, int units) {
 }
 
 inline std::string WriteFile(const std::string& name, const std::string& text) {
-  const auto path = std::filesystem::temp_directory_path() / name;
+  const auto path = TempPath(name);
   std::ofstream(path) << text;
   return path.string();
 }
