@@ -2,6 +2,7 @@
 #include "rules/replay/replay.h"
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -13,7 +14,9 @@ namespace pn::rules {
 namespace {
 
 std::string WriteFile(const std::string& name, const std::string& text) {
-  std::filesystem::path dir = std::filesystem::path(PN_BINARY_DIR) / "rules_test_replay";
+  std::filesystem::path dir =
+      std::filesystem::path(PN_BINARY_DIR) /
+      ("rules_test_replay-" + std::to_string(::getpid()));  // ctest -j runs cases at once
   std::filesystem::create_directories(dir);
   std::string path = (dir / name).string();
   std::ofstream(path, std::ios::binary) << text;

@@ -1,5 +1,6 @@
 // Rule files: loading, and every kind of error message (golden strings).
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
@@ -89,7 +90,8 @@ TEST_CASE("duplicate rule names are reported with the first definition") {
 TEST_CASE("duplicate rule names across files are reported") {
   config::ErrorList errors;
   // LoadFiles on two copies of one file: the second one's rule is a duplicate.
-  std::string path = std::string(PN_BINARY_DIR) + "/rules_test_dup.toml";
+  std::string path =
+      std::string(PN_BINARY_DIR) + "/rules_test_dup-" + std::to_string(::getpid()) + ".toml";
   {
     FILE* f = std::fopen(path.c_str(), "w");
     REQUIRE(f != nullptr);

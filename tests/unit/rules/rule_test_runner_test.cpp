@@ -1,5 +1,6 @@
 // test-rules: passing and failing rule tests, and errors in test files.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,7 +13,9 @@ namespace pn::rules {
 namespace {
 
 std::string Write(const std::string& name, const std::string& text) {
-  std::filesystem::path dir = std::filesystem::path(PN_BINARY_DIR) / "rules_test_runner";
+  std::filesystem::path dir =
+      std::filesystem::path(PN_BINARY_DIR) /
+      ("rules_test_runner-" + std::to_string(::getpid()));  // ctest -j runs cases at once
   std::filesystem::create_directories(dir);
   std::string path = (dir / name).string();
   std::ofstream(path) << text;

@@ -28,7 +28,13 @@ class PeerProcess {
   ~PeerProcess() { Stop(); }
 
   // Spawns argv[0] with stdout on a pipe. Returns false when it cannot be started.
-  bool Start(const std::vector<std::string>& argv) {
+  // In a cross build (tests run under qemu user emulation) our own peer binary is for the
+  // target too: it is started through the emulator, PN_PEER_EMULATOR (empty natively).
+  bool Start(std::vector<std::string> argv) {
+    const std::string emulator = PN_PEER_EMULATOR;
+    if (!emulator.empty() && !argv.empty() && argv[0] == PN_MODBUS_SERVER) {
+      argv.insert(argv.begin(), emulator);
+    }
     int fds[2];
     if (pipe(fds) != 0) return false;
     posix_spawn_file_actions_t fa;
