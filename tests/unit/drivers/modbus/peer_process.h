@@ -18,6 +18,10 @@
 
 extern char** environ;
 
+#ifndef PN_PEER_EMULATOR
+#define PN_PEER_EMULATOR ""  // native build: run the peer directly
+#endif
+
 namespace pn::modbus::testing {
 
 class PeerProcess {
