@@ -32,7 +32,7 @@ def buffer_state(binary, cfg):
     if out.returncode != 0:
         raise SystemExit("processnow buffer failed: " + out.stderr)
     j = json.loads(out.stdout)
-    return j["last_seq"], j["upstreams"][0]["depth"]
+    return j["last_seq"], j["upstreams"][0]["depth"], j["dropped"]["total"]
 
 
 def main():
@@ -82,19 +82,19 @@ retry_max_ms = 2000
         print(f"broker stopped; outage of {args.outage_s:.0f} s at {args.rate} readings/s",
               flush=True)
         time.sleep(args.outage_s)
-        seq_at_restart, backlog = buffer_state(binary, cfg)
+        seq_at_restart, backlog, _ = buffer_state(binary, cfg)
         broker.start()
         t_up = time.monotonic()
         print(f"broker restarted after {t_up - t_down:.0f} s; backlog {backlog:,} records",
               flush=True)
         drained_at = None
         while time.monotonic() - t_up < args.max_drain_s:
-            last_seq, depth = buffer_state(binary, cfg)
+            last_seq, depth, _ = buffer_state(binary, cfg)
             if depth <= args.rate:  # under one second of readings behind
                 drained_at = time.monotonic()
                 break
             time.sleep(1)
-        seq_after, depth_after = buffer_state(binary, cfg)
+        seq_after, depth_after, dropped = buffer_state(binary, cfg)
         new_during_drain = seq_after - seq_at_restart
         elapsed = (drained_at or time.monotonic()) - t_up
         print()
@@ -107,6 +107,7 @@ retry_max_ms = 2000
             print(f"| drain rate (backlog + new) / time | {(backlog + new_during_drain) / elapsed:,.0f} records/s |")
         else:
             print(f"| time to drain | not drained within {args.max_drain_s:.0f} s (depth {depth_after:,}) |")
+        print(f"| records dropped by the store | {dropped:,} |")
         print(f"| new records stored while draining | {new_during_drain:,} ({new_during_drain / max(elapsed, 1e-9):,.0f}/s) |")
     finally:
         daemon.terminate()
