@@ -11,18 +11,6 @@ using config::KeySpec;
 using config::TableSpec;
 using config::ValueType;
 
-// Appends a key to `t` and returns it for further settings.
-KeySpec& AddKey(TableSpec& t, std::string name, ValueType type, config::DefaultValue def,
-                std::string desc) {
-  KeySpec k;
-  k.name = std::move(name);
-  k.type = type;
-  k.default_value = std::move(def);
-  k.description = std::move(desc);
-  t.keys.push_back(std::move(k));
-  return t.keys.back();
-}
-
 KeySpec& Range(KeySpec& k, double lo, double hi) {
   k.min = lo;
   k.max = hi;

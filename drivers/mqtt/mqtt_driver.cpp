@@ -33,13 +33,7 @@ const TableSpec& BuildSpec() {
                     "from topic levels, plain, JSON or line protocol payloads.";
     auto key = [&t](std::string name, ValueType type, config::DefaultValue def,
                     std::string desc) -> KeySpec& {
-      KeySpec k;
-      k.name = std::move(name);
-      k.type = type;
-      k.default_value = std::move(def);
-      k.description = std::move(desc);
-      t.keys.push_back(std::move(k));
-      return t.keys.back();
+      return config::AddKey(t, std::move(name), type, std::move(def), std::move(desc));
     };
     auto range = [](KeySpec& k, double lo, double hi) {
       k.min = lo;

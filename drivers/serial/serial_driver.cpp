@@ -27,13 +27,7 @@ const TableSpec& BuildSpec() {
     t.description = "An ASCII sensor on a serial line (RS-232, RS-485, USB-serial).";
     auto key = [&t](std::string name, ValueType type, config::DefaultValue def,
                     std::string desc) -> KeySpec& {
-      KeySpec k;
-      k.name = std::move(name);
-      k.type = type;
-      k.default_value = std::move(def);
-      k.description = std::move(desc);
-      t.keys.push_back(std::move(k));
-      return t.keys.back();
+      return config::AddKey(t, std::move(name), type, std::move(def), std::move(desc));
     };
     KeySpec& dev = key("device", ValueType::kString, {},
                        "The serial device path. Prefer a stable /dev/serial/by-id/ link for USB "

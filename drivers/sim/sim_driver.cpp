@@ -29,13 +29,7 @@ const TableSpec& FaultSpec() {
     t.description = "A fault injected into one series of one device.";
     auto key = [&t](std::string name, ValueType type, config::DefaultValue def,
                     std::string desc) -> KeySpec& {
-      KeySpec k;
-      k.name = std::move(name);
-      k.type = type;
-      k.default_value = std::move(def);
-      k.description = std::move(desc);
-      t.keys.push_back(std::move(k));
-      return t.keys.back();
+      return config::AddKey(t, std::move(name), type, std::move(def), std::move(desc));
     };
     KeySpec& device = key("device", ValueType::kString, {},
                           "The device the fault affects, one of the generated names such as "
@@ -79,13 +73,7 @@ const TableSpec& BuildSpec() {
         "flow, a daily load cycle, slow wear and injectable faults.";
     auto key = [&t](std::string name, ValueType type, config::DefaultValue def,
                     std::string desc) -> KeySpec& {
-      KeySpec k;
-      k.name = std::move(name);
-      k.type = type;
-      k.default_value = std::move(def);
-      k.description = std::move(desc);
-      t.keys.push_back(std::move(k));
-      return t.keys.back();
+      return config::AddKey(t, std::move(name), type, std::move(def), std::move(desc));
     };
     key("seed", ValueType::kInt, std::int64_t{1},
         "The random seed. The same seed and settings give the same readings.");

@@ -66,6 +66,17 @@ std::string ErrorList::ToString() const {
   return out;
 }
 
+KeySpec& AddKey(TableSpec& table, std::string name, ValueType type, DefaultValue default_value,
+                std::string description) {
+  KeySpec k;
+  k.name = std::move(name);
+  k.type = type;
+  k.default_value = std::move(default_value);
+  k.description = std::move(description);
+  table.keys.push_back(std::move(k));
+  return table.keys.back();
+}
+
 std::string JoinPath(std::string_view path, std::string_view key) {
   if (path.empty()) return std::string(key);
   std::string s(path);

@@ -72,6 +72,11 @@ class ErrorList {
   std::vector<ConfigError> errors_;
 };
 
+// Appends a key to `table` while it is being built and returns it, so the caller can set a
+// range, choices or an example. REQUIRES: nothing holds a pointer into table.keys yet.
+KeySpec& AddKey(TableSpec& table, std::string name, ValueType type, DefaultValue default_value,
+                std::string description);
+
 // Joins a table path and a key: Join("drivers.p1", "rate_hz") == "drivers.p1.rate_hz".
 std::string JoinPath(std::string_view path, std::string_view key);
 
