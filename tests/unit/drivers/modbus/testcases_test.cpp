@@ -17,6 +17,7 @@
 #include "drivers/modbus/modbus_driver.h"
 #include "modbus_test_util.h"
 #include "peer_process.h"
+#include "tests/unit/drivers/testcases_util.h"
 
 namespace pn::modbus {
 namespace {
@@ -75,32 +76,11 @@ std::string RunCase(const fs::path& dir, int port) {
 }  // namespace
 
 TEST_CASE("modbus testcases: every case in drivers/modbus/testcases gives its expected output") {
-  const fs::path root = fs::path(PN_SOURCE_DIR) / "drivers" / "modbus" / "testcases";
-  REQUIRE(fs::is_directory(root));
-  std::vector<fs::path> cases;
-  for (const auto& e : fs::directory_iterator(root)) {
-    if (e.is_directory()) cases.push_back(e.path());
-  }
-  std::sort(cases.begin(), cases.end());
-  REQUIRE(cases.size() >= 4);
   testing::TcpServer server({"--dead-unit", "9"});
   REQUIRE(server.ok());
-  for (const auto& dir : cases) {
-    const std::string name = dir.filename().string();
-    INFO("case ", name);
-    const bool want_error = fs::exists(dir / "expected_error.txt");
-    REQUIRE_MESSAGE((want_error || fs::exists(dir / "expected.txt")),
-                    "needs expected.txt or expected_error.txt");
-    const std::string expected =
-        ReadFile(dir / (want_error ? "expected_error.txt" : "expected.txt"));
-    const std::string actual = RunCase(dir, server.port());
-    if (actual != expected) {
-      const fs::path out = fs::path(PN_BINARY_DIR) / "modbus_testcases" / name;
-      fs::create_directories(out);
-      std::ofstream(out / "actual.txt", std::ios::binary) << actual;
-      FAIL_CHECK("output differs; actual written to ", (out / "actual.txt").string());
-    }
-  }
+  pn::testing::RunTestcases("modbus", 4, [&server](const pn::testing::Testcase& tc) {
+    return RunCase(tc.dir, server.port());
+  });
 }
 
 TEST_CASE("modbus testcases: drivers/modbus/example.toml is a valid configuration") {

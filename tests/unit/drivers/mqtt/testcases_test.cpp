@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "mqtt_test_util.h"
+#include "tests/unit/drivers/testcases_util.h"
 
 namespace pn::mqtt {
 namespace {
@@ -58,31 +59,8 @@ std::string RunCase(const fs::path& dir) {
 }  // namespace
 
 TEST_CASE("mqtt testcases: every case in drivers/mqtt/testcases gives its expected output") {
-  const fs::path root = fs::path(PN_SOURCE_DIR) / "drivers" / "mqtt" / "testcases";
-  REQUIRE(fs::is_directory(root));
-  std::vector<fs::path> cases;
-  for (const auto& e : fs::directory_iterator(root)) {
-    if (e.is_directory()) cases.push_back(e.path());
-  }
-  std::sort(cases.begin(), cases.end());
-  REQUIRE(cases.size() >= 4);
-  for (const auto& dir : cases) {
-    const std::string name = dir.filename().string();
-    INFO("case ", name);
-    const bool want_error = fs::exists(dir / "expected_error.txt");
-    REQUIRE_MESSAGE((want_error || fs::exists(dir / "expected.txt")),
-                    "needs expected.txt or expected_error.txt");
-    const std::string expected =
-        ReadFile(dir / (want_error ? "expected_error.txt" : "expected.txt"));
-    const std::string actual = RunCase(dir);
-    if (actual != expected) {
-      const fs::path out = fs::path(PN_BINARY_DIR) / "mqtt_testcases" / name;
-      fs::create_directories(out);
-      std::ofstream(out / "actual.txt", std::ios::binary) << actual;
-      FAIL_CHECK("output differs; actual written to ", (out / "actual.txt").string(), "\n",
-                 actual);
-    }
-  }
+  pn::testing::RunTestcases("mqtt", 4,
+                            [](const pn::testing::Testcase& tc) { return RunCase(tc.dir); });
 }
 
 TEST_CASE("mqtt testcases: drivers/mqtt/example.toml is a valid configuration") {

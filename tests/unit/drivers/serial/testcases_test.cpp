@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "serial_test_util.h"
+#include "tests/unit/drivers/testcases_util.h"
 
 namespace pn::serial {
 namespace {
@@ -58,34 +59,14 @@ std::string RunCase(const fs::path& dir, std::size_t expected_readings) {
 }  // namespace
 
 TEST_CASE("serial testcases: every case in drivers/serial/testcases gives its expected output") {
-  const fs::path root = fs::path(PN_SOURCE_DIR) / "drivers" / "serial" / "testcases";
-  REQUIRE(fs::is_directory(root));
-  std::vector<fs::path> cases;
-  for (const auto& e : fs::directory_iterator(root)) {
-    if (e.is_directory()) cases.push_back(e.path());
-  }
-  std::sort(cases.begin(), cases.end());
-  REQUIRE(cases.size() >= 4);
-  for (const auto& dir : cases) {
-    const std::string name = dir.filename().string();
-    INFO("case ", name);
-    const bool want_error = fs::exists(dir / "expected_error.txt");
-    REQUIRE_MESSAGE((want_error || fs::exists(dir / "expected.txt")),
-                    "needs expected.txt or expected_error.txt");
-    const std::string expected =
-        ReadFile(dir / (want_error ? "expected_error.txt" : "expected.txt"));
-    const std::size_t n = want_error ? 0
-                                     : static_cast<std::size_t>(std::count(
-                                           expected.begin(), expected.end(), '\n')) - 1;
-    const std::string actual = RunCase(dir, n);
-    if (actual != expected) {
-      const fs::path out = fs::path(PN_BINARY_DIR) / "serial_testcases" / name;
-      fs::create_directories(out);
-      std::ofstream(out / "actual.txt", std::ios::binary) << actual;
-      FAIL_CHECK("output differs; actual written to ", (out / "actual.txt").string(), "\n",
-                 actual);
-    }
-  }
+  pn::testing::RunTestcases("serial", 4, [](const pn::testing::Testcase& tc) {
+    const std::size_t n =
+        tc.want_error
+            ? 0
+            : static_cast<std::size_t>(std::count(tc.expected.begin(), tc.expected.end(), '\n')) -
+                  1;
+    return RunCase(tc.dir, n);
+  });
 }
 
 TEST_CASE("serial testcases: drivers/serial/example.toml is a valid configuration") {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "sim_test_util.h"
+#include "tests/unit/drivers/testcases_util.h"
 
 namespace pn::sim {
 namespace {
@@ -52,30 +53,8 @@ std::string RunCase(const fs::path& dir) {
 }  // namespace
 
 TEST_CASE("sim testcases: every case in drivers/sim/testcases gives its expected output") {
-  const fs::path root = fs::path(PN_SOURCE_DIR) / "drivers" / "sim" / "testcases";
-  REQUIRE(fs::is_directory(root));
-  std::vector<fs::path> cases;
-  for (const auto& e : fs::directory_iterator(root)) {
-    if (e.is_directory()) cases.push_back(e.path());
-  }
-  std::sort(cases.begin(), cases.end());
-  REQUIRE(cases.size() >= 2);
-  for (const auto& dir : cases) {
-    const std::string name = dir.filename().string();
-    INFO("case ", name);
-    const bool want_error = fs::exists(dir / "expected_error.txt");
-    REQUIRE_MESSAGE((want_error || fs::exists(dir / "expected.txt")),
-                    "needs expected.txt or expected_error.txt");
-    const std::string expected =
-        ReadFile(dir / (want_error ? "expected_error.txt" : "expected.txt"));
-    const std::string actual = RunCase(dir);
-    if (actual != expected) {
-      const fs::path out = fs::path(PN_BINARY_DIR) / "sim_testcases" / name;
-      fs::create_directories(out);
-      std::ofstream(out / "actual.txt", std::ios::binary) << actual;
-      FAIL_CHECK("output differs; actual written to ", (out / "actual.txt").string());
-    }
-  }
+  pn::testing::RunTestcases("sim", 2,
+                            [](const pn::testing::Testcase& tc) { return RunCase(tc.dir); });
 }
 
 }  // namespace pn::sim
