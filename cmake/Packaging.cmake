@@ -1,6 +1,7 @@
 # Debian package (CPack DEB): `cpack -G DEB` in a build directory gives
 # processnow_<version>_<arch>.deb holding
 #   /usr/bin/processnow                          the daemon (stripped)
+#   /usr/lib/processnow/processnow-http.so       the health endpoint's HTTP module (dlopen)
 #   /usr/lib/systemd/system/processnow.service   the hardened notify unit
 #   /usr/lib/sysusers.d/processnow.conf          the system user (and dialout membership)
 #   /usr/lib/tmpfiles.d/processnow.conf          /var/lib/processnow, /etc/processnow modes

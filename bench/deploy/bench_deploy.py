@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Deployment benchmark: stripped binary size, start-up time to READY=1 (sd_notify) and idle RSS,
 for a small config (1 sim driver, no rules: the baseline) and a large one (1000 Modbus tags on
-10 units polled every second from a real Modbus TCP server, 50 threshold rules, a file upstream).
+10 units polled every second from a real Modbus TCP server, 50 threshold rules, a file upstream),
+and the large one with the health endpoint on (which loads the HTTP module and its libraries).
 Medians over --runs runs; ratios against the baseline measured in the same run.
 
   bench_deploy.py --binary build/release/gateway/service/processnow \
@@ -72,8 +73,17 @@ severity = "warning"
 """
 
 
-def write_large(d, port, tags=1000, rules=50):
+HEALTH = """
+[health]
+enabled = true
+port = {port}
+"""
+
+
+def write_large(d, port, tags=1000, rules=50, health_port=0):
     body = LARGE_HEAD.format(dir=d, port=port)
+    if health_port:
+        body += HEALTH.format(port=health_port)
     for i in range(tags):
         # 10 units x 100 tags, every other register (gaps the planner coalesces).
         body += TAG.format(i=i, unit=1 + i // 100, address=1000 + 2 * (i % 100))
@@ -166,6 +176,11 @@ def main():
         print(f"binary: {a.binary}" + (f" (under {a.emulator})" if a.emulator else ""))
         print(f"stripped size: {size / 1e6:.2f} MB ({size / 5e6:.2f} x the 5 MB target); "
               f"unstripped {os.path.getsize(a.binary) / 1e6:.1f} MB")
+        module = os.path.join(os.path.dirname(a.binary), "processnow-http.so")
+        if os.path.exists(module):
+            subprocess.run([a.strip, "-o", stripped + ".http", module], check=True)
+            print(f"HTTP module (loaded only with [health] enabled), stripped: "
+                  f"{os.path.getsize(stripped + '.http') / 1e6:.2f} MB")
 
         exec_s = statistics.median(exec_time(a.binary) for _ in range(a.runs))
 
@@ -182,6 +197,13 @@ def main():
             os.makedirs(large_dir)
             configs.append(("large: 1000 Modbus tags, 50 rules",
                             write_large(large_dir, int(line[1]))))
+            health_dir = os.path.join(work, "health")
+            os.makedirs(health_dir)
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                health_port = s.getsockname()[1]
+            configs.append(("large + health endpoint on",
+                            write_large(health_dir, int(line[1]), health_port=health_port)))
         else:
             print("no --modbus-server: the large config is skipped", file=sys.stderr)
 

@@ -444,6 +444,12 @@ tl::expected<GatewayConfig, ErrorList> LoadString(std::string_view text, const s
   return LoadDocument(std::make_unique<Document>(std::move(*doc)), base_dir, check_filesystem);
 }
 
+void GatewayConfig::ReleaseDocument() {
+  for (auto& d : drivers) d.settings = Section();
+  for (auto& u : upstreams) u.settings = Section();
+  doc.reset();
+}
+
 tl::expected<GatewayConfig, ErrorList> Load(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {

@@ -1,4 +1,5 @@
-// The local HTTP health and metrics endpoint (cpp-httplib, included in health_server.cpp only):
+// The local HTTP health and metrics endpoint. The HTTP transport (cpp-httplib) lives in the
+// processnow-http.so module, loaded on first use (see http_module.h for why):
 //   GET /health   JSON, 200 when ok or degraded, 503 when a thread is stalled or not yet ready
 //   GET /metrics  Prometheus text exposition format 0.0.4
 //   GET /status   the same for a person (what `processnow status` prints), 200/503 as /health
@@ -15,6 +16,7 @@
 
 #include "gateway/core/status.h"
 #include "gateway/health/health_report.h"
+#include "gateway/health/http_module.h"
 
 namespace pn::health {
 
@@ -23,7 +25,8 @@ class HealthServer {
   using SnapshotFn = std::function<Snapshot()>;
 
   // Binds `address`:`port` (port 0: any free port; see port()) and serves on a background
-  // thread. Errors: Unavailable when the address cannot be bound (in use, not local).
+  // thread. Errors: Unavailable when the address cannot be bound (in use, not local) or the
+  // HTTP module cannot be loaded (see LoadHttpModule).
   static Result<std::unique_ptr<HealthServer>> Start(const std::string& address, int port,
                                                      SnapshotFn snapshot);
   ~HealthServer();  // stops
@@ -32,21 +35,20 @@ class HealthServer {
   void Stop();
   int port() const { return port_; }
 
-  class Impl;
-
  private:
   HealthServer() = default;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<HttpListener> listener_;
   int port_ = 0;
 };
 
-struct HttpResponse {
-  int status = 0;
-  std::string body;
-};
+// The HTTP module, loaded once (dlopen) and kept: `processnow-http.so` next to the executable
+// (the build tree), else `../lib/processnow/processnow-http.so` relative to it (/usr/bin ->
+// /usr/lib/processnow, the package). Errors: Unavailable naming every path tried and why, or a
+// module built for another version.
+Result<const HttpModuleApi*> LoadHttpModule();
 
 // GET http://host:port/path with `timeout` for connect and read. Errors: Unavailable when the
-// connection fails or times out. Used by `processnow status`.
+// connection fails or times out, or the module cannot be loaded. Used by `processnow status`.
 Result<HttpResponse> HttpGet(const std::string& host, int port, const std::string& path,
                              std::chrono::milliseconds timeout);
 

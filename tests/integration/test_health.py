@@ -1,9 +1,11 @@
 """The health endpoint of the real binary on a free loopback port: /health JSON, /metrics
 Prometheus text, /status and `processnow status`; off by default; a hung driver makes /health
-answer 503 and name it."""
+answer 503 and name it. Its HTTP module (processnow-http.so) is mapped only when the endpoint is
+on, and a missing module is a clear error."""
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -218,6 +220,46 @@ class HealthEndpoint(GatewayTestCase):
                              timeout=30)
         self.assertEqual(res.returncode, 78)
         self.assertIn("[health] enabled = true", res.stderr)
+
+    def mapped_files(self, pid):
+        with open(f"/proc/{pid}/maps") as f:
+            return {line.split()[-1] for line in f if "/" in line}
+
+    def test_the_http_library_is_mapped_only_when_the_endpoint_is_on(self):
+        # Debian's cpp-httplib initialises OpenSSL when loaded (~3.5 MiB resident): off, the
+        # daemon must not load it at all.
+        cfg = self.config('[drivers.plant]\ntype = "sim"\ninterval_ms = 50\n'
+                          f'[upstreams.out]\ntype = "file"\npath = "{self.out}"\n')
+        self.proc = self.start_gateway(cfg)
+        self.wait_for(lambda: len(self.read_out()) > 0, what="records in the upstream")
+        off = self.mapped_files(self.proc.pid)
+        self.stop()
+        self.assertFalse([m for m in off if "httplib" in m or "processnow-http" in m], off)
+
+        self.start()
+        on = self.mapped_files(self.proc.pid)
+        self.assertTrue([m for m in on if m.endswith("/processnow-http.so")], on)
+        self.assertTrue([m for m in on if "libcpp-httplib" in m], on)
+        self.stop()
+
+    def test_a_missing_http_module_is_a_clear_error(self):
+        # A binary with no module beside it nor in ../lib/processnow (a copy in a bare folder).
+        bare = os.path.join(self.dir, "bare", "bin")
+        os.makedirs(bare)
+        binary = shutil.copy(shutil.which(BINARY) or BINARY, bare)
+        self.port = free_port()
+        cfg = self.config(BODY.format(port=self.port, stall_ms=60000, stall_after=0, out=self.out))
+        run = subprocess.run([binary, "run", "--config", cfg], capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(run.returncode, 1, run.stderr)
+        self.assertIn("cannot load the HTTP module processnow-http.so", run.stderr)
+        self.assertIn(os.path.join(bare, "processnow-http.so") + ": No such file", run.stderr)
+        self.assertIn(os.path.join(self.dir, "bare", "lib", "processnow", "processnow-http.so"),
+                      run.stderr)
+        res = subprocess.run([binary, "status", "--config", cfg], capture_output=True, text=True,
+                             timeout=30)
+        self.assertEqual(res.returncode, 69, res.stderr)
+        self.assertIn("cannot load the HTTP module", res.stderr)
 
 
 if __name__ == "__main__":

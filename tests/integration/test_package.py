@@ -1,13 +1,19 @@
 """The Debian package: `cpack -G DEB` builds it from the build directory; it holds the binary,
-the unit, sysusers and tmpfiles entries and /etc/processnow as conffiles; installed with
-`dpkg -i` on this machine, `processnow check` accepts the installed config and the demo, the
-system user exists; `dpkg -P` removes it all. The install part needs root and no processnow
+the HTTP module, the unit, sysusers and tmpfiles entries and /etc/processnow as conffiles;
+installed with `dpkg -i` on this machine, `processnow check` accepts the installed config and the
+demo, the system user exists, the installed binary finds its HTTP module and serves /health;
+`dpkg -P` removes it all. The install part needs root and no processnow
 package already installed; it is skipped, saying why, otherwise."""
 import glob
 import os
 import shutil
+import socket
 import subprocess
+import tempfile
+import time
 import unittest
+import urllib.error
+import urllib.request
 
 from pn_testlib import SOURCE_DIR
 
@@ -35,7 +41,8 @@ class DebianPackage(unittest.TestCase):
 
     def test_contents_and_conffiles(self):
         listing = run("dpkg-deb", "-c", self.deb).stdout
-        for path in ["./usr/bin/processnow", "./usr/lib/systemd/system/processnow.service",
+        for path in ["./usr/bin/processnow", "./usr/lib/processnow/processnow-http.so",
+                     "./usr/lib/systemd/system/processnow.service",
                      "./usr/lib/sysusers.d/processnow.conf", "./usr/lib/tmpfiles.d/processnow.conf",
                      "./etc/processnow/gateway.toml", "./etc/processnow/demo.toml",
                      "./etc/processnow/rules.d/demo.toml"]:
@@ -49,6 +56,7 @@ class DebianPackage(unittest.TestCase):
                               "/etc/processnow/rules.d/demo.toml"])
         depends = run("dpkg-deb", "-f", self.deb, "Depends").stdout
         self.assertIn("libsqlite3-0", depends)
+        self.assertIn("libcpp-httplib", depends)  # from the module, by dpkg-shlibdeps
         # The packaged binary is stripped.
         data = os.path.join(self.out, "data")
         run("dpkg-deb", "-x", self.deb, data)
@@ -75,12 +83,40 @@ class DebianPackage(unittest.TestCase):
             st = os.stat("/etc/processnow/gateway.toml")
             self.assertEqual(st.st_mode & 0o777, 0o640)
             self.assertEqual(os.stat("/var/lib/processnow").st_mode & 0o777, 0o700)
+            self.assert_installed_binary_serves_health()
         finally:
             purge = run("dpkg", "-P", "processnow", timeout=300)
         self.assertEqual(purge.returncode, 0, purge.stdout + purge.stderr)
         self.assertFalse(os.path.exists("/usr/bin/processnow"))
         self.assertFalse(os.path.exists("/etc/processnow/gateway.toml"))
         self.assertFalse(os.path.exists("/var/lib/processnow"))
+
+    def assert_installed_binary_serves_health(self):
+        """/usr/bin/processnow loads /usr/lib/processnow/processnow-http.so and answers."""
+        with tempfile.TemporaryDirectory(prefix="pn-pkg-") as d:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            cfg = os.path.join(d, "gateway.toml")
+            with open(cfg, "w") as f:
+                f.write(f'[gateway]\ndata_dir = "{d}/data"\n[health]\nenabled = true\n'
+                        f'port = {port}\n[drivers.plant]\ntype = "sim"\n')
+            proc = subprocess.Popen(["/usr/bin/processnow", "run", "--config", cfg],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            try:
+                status, end = None, time.monotonic() + 30
+                while status is None and time.monotonic() < end and proc.poll() is None:
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health",
+                                                    timeout=5) as r:
+                            status = r.status
+                    except (urllib.error.URLError, ConnectionError):
+                        time.sleep(0.1)
+                self.assertEqual(status, 200, proc.stderr.read() if proc.poll() is not None
+                                 else "no answer in 30 s")
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
 
 
 if __name__ == "__main__":
