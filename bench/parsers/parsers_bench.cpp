@@ -4,7 +4,10 @@
 // stream, and as the baseline std::from_chars over the same numbers the lines carry (the
 // least any parser has to do). MQTT payloads: plain, json (one value + time; three series),
 // line_protocol. Each measurement runs kRounds times over the same inputs; the median is
-// reported with min and max.
+// reported with min and max. Last, the regex parser again with writable+executable memory
+// refused (PR_SET_MDWE, as systemd's MemoryDenyWriteExecute= does), so PCRE2 has no JIT.
+#include <sys/prctl.h>
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -64,8 +67,9 @@ int main() {
     std::snprintf(buf, sizeof buf, "T=%.2f H=%.1f P=1013.%zu status=OK", t, h, i % 10);
     kv_lines.emplace_back(buf);
     if (i % 2 == 0) {
-      std::snprintf(buf, sizeof buf, "GPGGA,1235%02zu,4807.%03zu,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,",
-                    i % 60, i % 1000);
+      std::snprintf(buf, sizeof buf,
+                    "GPGGA,1235%02zu,4807.%03zu,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,", i % 60,
+                    i % 1000);
     } else {
       std::snprintf(buf, sizeof buf, "YXMTW,%.1f,C", t);
     }
@@ -80,8 +84,8 @@ int main() {
                   "3.1, \"ts\": %zu}",
                   i % 10, t, h, 1767225600000 + i);
     json3.emplace_back(buf);
-    std::snprintf(buf, sizeof buf, "env,device=room-%zu temp=%.2f,hum=%.1f,bat=31i %zu", i % 10,
-                  t, h, 1767225600000000000 + i);
+    std::snprintf(buf, sizeof buf, "env,device=room-%zu temp=%.2f,hum=%.1f,bat=31i %zu", i % 10, t,
+                  h, 1767225600000000000 + i);
     lp.emplace_back(buf);
   }
   std::string stream;
@@ -108,8 +112,8 @@ int main() {
     }
     return n;
   }));
-  auto regex = pn::serial::MakeRegexParser(
-      R"(^T=(?<temperature>-?[0-9.]+)C RH=(?<humidity>[0-9.]+)%$)", {});
+  auto regex =
+      pn::serial::MakeRegexParser(R"(^T=(?<temperature>-?[0-9.]+)C RH=(?<humidity>[0-9.]+)%$)", {});
   auto csv = pn::serial::MakeCsvParser({"_", "temperature", "humidity", "pressure", "_"}, ',');
   auto kv = pn::serial::MakeKeyValueParser({}, '=');
   auto nmea = pn::serial::MakeNmeaParser(true);
@@ -152,6 +156,18 @@ int main() {
   mqtt("mqtt json (value + ts)", *json1_p, json1);
   mqtt("mqtt json (3 series + device + ts)", *json3_p, json3);
   mqtt("mqtt line protocol (3 fields + tag + ts)", *lp_p, lp);
+
+  // Last: it cannot be undone for this process.
+  constexpr int kPrSetMdwe = 65, kMdweRefuseExecGain = 1;  // <linux/prctl.h>, Linux 6.3
+  regex->reset();  // its JIT code would keep PCRE2's executable memory, which it reuses
+  pn::serial::ReleaseUnusedRegexJitMemory();
+  if (prctl(kPrSetMdwe, kMdweRefuseExecGain, 0L, 0L, 0L) == 0 && !pn::serial::RegexJitAvailable()) {
+    auto nojit = pn::serial::MakeRegexParser(
+        R"(^T=(?<temperature>-?[0-9.]+)C RH=(?<humidity>[0-9.]+)%$)", {});
+    serial("serial regex, no JIT (MemoryDenyWriteExecute)", **nojit, regex_lines);
+  } else {
+    std::printf("(no PR_SET_MDWE here, or JIT still works: the no-JIT regex row is skipped)\n");
+  }
 
   const double base = rows.front().median;
   std::printf("%-44s %14s %14s %14s %9s\n", "parser", "median/s", "min/s", "max/s", "vs base");

@@ -2,8 +2,10 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <set>
@@ -350,20 +352,41 @@ std::uint8_t NmeaChecksum(std::string_view body) {
   return x;
 }
 
+bool RegexJitAvailable() {
+  int err = 0;
+  PCRE2_SIZE offset = 0;
+  std::unique_ptr<pcre2_code, CodeDeleter> code(
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>("a+"), 2, 0, &err, &offset, nullptr));
+  return code && pcre2_jit_compile(code.get(), PCRE2_JIT_COMPLETE) == 0;
+}
+
+void ReleaseUnusedRegexJitMemory() { pcre2_jit_free_unused_memory(nullptr); }
+
 Result<std::unique_ptr<LineParser>> MakeRegexParser(const std::string& pattern,
                                                     const std::vector<std::string>& series) {
   int err = 0;
   PCRE2_SIZE offset = 0;
-  std::unique_ptr<pcre2_code, CodeDeleter> code(
-      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), 0, &err,
-                    &offset, nullptr));
+  std::unique_ptr<pcre2_code, CodeDeleter> code(pcre2_compile(
+      reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), 0, &err, &offset, nullptr));
   if (!code) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
     return Err(Bad("pattern does not compile at offset " + std::to_string(offset) + ": " +
                    reinterpret_cast<const char*>(msg)));
   }
-  pcre2_jit_compile(code.get(), PCRE2_JIT_COMPLETE);  // optional speed-up; falls back if absent
+  // The JIT is a speed-up only: where executable memory is refused (systemd's
+  // MemoryDenyWriteExecute=) pcre2_match runs the interpreter instead. Said once per process.
+  if (const int jit = pcre2_jit_compile(code.get(), PCRE2_JIT_COMPLETE); jit != 0) {
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(jit, msg, sizeof msg);
+      spdlog::info(
+          "regex parser: PCRE2 JIT unavailable ({}), using the interpreter (expected "
+          "under systemd's MemoryDenyWriteExecute=)",
+          reinterpret_cast<const char*>(msg));
+    }
+  }
   std::uint32_t captures = 0;
   pcre2_pattern_info(code.get(), PCRE2_INFO_CAPTURECOUNT, &captures);
   std::uint32_t name_count = 0;
@@ -379,8 +402,8 @@ Result<std::unique_ptr<LineParser>> MakeRegexParser(const std::string& pattern,
     by_group[group] = reinterpret_cast<const char*>(e + 2);
   }
   if (series.size() > captures) {
-    return Err(Bad("series names " + std::to_string(series.size()) + " groups but the pattern has " +
-                   std::to_string(captures)));
+    return Err(Bad("series names " + std::to_string(series.size()) +
+                   " groups but the pattern has " + std::to_string(captures)));
   }
   for (std::size_t i = 0; i < series.size(); ++i) {
     if (Skipped(series[i])) continue;

@@ -55,6 +55,15 @@ std::optional<double> ParseNumber(std::string_view text);
 Result<std::unique_ptr<LineParser>> MakeRegexParser(const std::string& pattern,
                                                     const std::vector<std::string>& series);
 
+// Whether PCRE2 can JIT-compile patterns in this process (probed with a tiny pattern). It cannot
+// where writable+executable memory is refused, as under systemd's MemoryDenyWriteExecute=; the
+// regex parser then runs on PCRE2's interpreter (bench/parsers: 0.36x of the JIT per line,
+// still about 6M lines/s) and logs that once.
+bool RegexJitAvailable();
+// Unmaps PCRE2's cached JIT memory that no live pattern uses (pcre2_jit_free_unused_memory), so
+// that a later JIT compile needs fresh executable memory. For tests and benchmarks.
+void ReleaseUnusedRegexJitMemory();
+
 // csv: `columns` names the columns in order ("" or "_" skips one). `separator` is one character.
 // A line with a different number of cells than columns is an error.
 Result<std::unique_ptr<LineParser>> MakeCsvParser(const std::vector<std::string>& columns,

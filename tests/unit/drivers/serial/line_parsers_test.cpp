@@ -1,9 +1,12 @@
 // The serial line parsers as pure functions: regex, csv, kv, nmea, and ParseNumber.
+#include "drivers/serial/line_parsers.h"
+
 #include <doctest/doctest.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
-
-#include "drivers/serial/line_parsers.h"
 
 namespace pn::serial {
 namespace {
@@ -45,8 +48,8 @@ TEST_CASE("ParseNumber: accepts decimal numbers with spaces and sign, rejects ev
   CHECK(ParseNumber(" -3 ") == -3.0);
   CHECK(ParseNumber("+1e3") == 1000.0);
   CHECK(ParseNumber(".5") == 0.5);
-  for (const char* bad : {"", " ", "abc", "1.5x", "inf", "nan", "-inf", "0x10", "1,5", "+", "--1",
-                          "1e999"}) {
+  for (const char* bad :
+       {"", " ", "abc", "1.5x", "inf", "nan", "-inf", "0x10", "1,5", "+", "--1", "1e999"}) {
     INFO(bad);
     CHECK_FALSE(ParseNumber(bad).has_value());
   }
@@ -78,9 +81,9 @@ TEST_CASE("regex parser: a matched group that is not a number is an error") {
 
 TEST_CASE("regex parser: bad patterns and group lists are rejected when built") {
   CHECK_FALSE(MakeRegexParser("(unclosed", {}).has_value());
-  CHECK_FALSE(MakeRegexParser(R"(\d+)", {}).has_value());             // nothing to read
-  CHECK_FALSE(MakeRegexParser(R"((\d+))", {"a", "b"}).has_value());   // more names than groups
-  CHECK_FALSE(MakeRegexParser(R"((?<x>\d+))", {"y"}).has_value());    // conflicting name
+  CHECK_FALSE(MakeRegexParser(R"(\d+)", {}).has_value());            // nothing to read
+  CHECK_FALSE(MakeRegexParser(R"((\d+))", {"a", "b"}).has_value());  // more names than groups
+  CHECK_FALSE(MakeRegexParser(R"((?<x>\d+))", {"y"}).has_value());   // conflicting name
   CHECK(MakeRegexParser(R"((?<x>\d+))", {"x"}).has_value());
 }
 
@@ -88,6 +91,40 @@ TEST_CASE("regex parser: catastrophic backtracking fails the line, not the proce
   auto p = Must(MakeRegexParser(R"(^(?<v>(a+)+)b$)", {}));
   std::string line(4000, 'a');
   CHECK(Run(*p, line).rfind("error:", 0) == 0);
+}
+
+TEST_CASE("regex parser: works when writable+executable memory is refused (no PCRE2 JIT)") {
+  // systemd's MemoryDenyWriteExecute= refuses memory that is both writable and executable, which
+  // PCRE2's JIT needs; the parser must fall back to the interpreter. PR_SET_MDWE (Linux 6.3) is
+  // the kernel's own form of that rule. It cannot be undone, so it runs in a child process, which
+  // first drops the JIT memory inherited from earlier test cases (PCRE2 would reuse it).
+  constexpr int kPrSetMdwe = 65;  // <linux/prctl.h>, newer than Debian 12's headers
+  constexpr int kMdweRefuseExecGain = 1;
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (prctl(kPrSetMdwe, kMdweRefuseExecGain, 0L, 0L, 0L) != 0) _exit(77);
+    ReleaseUnusedRegexJitMemory();
+    if (RegexJitAvailable()) _exit(78);  // JIT still works: the test would prove nothing
+    auto p = MakeRegexParser(R"(^T=(?<temperature>[-0-9.]+) H=(?<humidity>[0-9.]+)$)", {});
+    if (!p) _exit(2);
+    std::vector<Field> out;
+    if (!(*p)->Parse("T=21.5 H=40", out).ok() || out.size() != 2) _exit(3);
+    if (out[0].series != "temperature" || out[0].value != 21.5 || out[1].value != 40) _exit(4);
+    out.clear();
+    if ((*p)->Parse("garbage", out).ok()) _exit(5);
+    _exit(0);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  const int code = WEXITSTATUS(status);
+  if (code == 77) {
+    MESSAGE("not run: this kernel (or emulator) has no PR_SET_MDWE");
+    return;
+  }
+  CHECK_MESSAGE(code != 78, "PCRE2 could still JIT-compile under PR_SET_MDWE");
+  CHECK_MESSAGE(code == 0, "the regex parser failed without JIT, step " << code);
 }
 
 TEST_CASE("csv parser: named columns, skipped columns, empty cells") {
