@@ -27,9 +27,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -332,13 +332,17 @@ std::int64_t FileSize(const std::string& path) {
   return ec ? 0 : static_cast<std::int64_t>(size);
 }
 
+// YYYYMMDDTHHMMSSZ. Calendar arithmetic in std::chrono's 64-bit types, not time_t: that is 32
+// bits on Debian 12 armhf and would wrap in 2038.
 std::string UtcStamp(std::int64_t now_ns) {
-  std::time_t t = static_cast<std::time_t>(now_ns / 1'000'000'000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
+  using namespace std::chrono;
+  const auto t = floor<seconds>(sys_time<nanoseconds>(nanoseconds(now_ns)));
+  const auto day = floor<days>(t);
+  const year_month_day ymd(day);
+  const hh_mm_ss hms(t - day);
+  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count());
 }
 
 const char* PolicyName(FullPolicy p) {

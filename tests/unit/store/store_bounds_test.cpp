@@ -420,6 +420,24 @@ TEST_CASE("a foreign file is moved aside with kMoveAside and a fresh store start
   CHECK(CorruptCopies(dir, "buf.db").size() == 1);
 }
 
+TEST_CASE("the moved-aside file is named by its UTC time after 2038 too (32-bit time_t)") {
+  TempDir dir;
+  FakeClock clock(2'208'988'800 * kSecond);  // 2040-01-01T00:00:00Z, past a 32-bit time_t
+  const std::string path = dir.File("buf.db");
+  {
+    std::ofstream out(path, std::ios::binary);
+    for (int i = 0; i < 512; ++i) out << fmt::format("not a database {:04} ", i);
+  }
+  StoreOptions opt;
+  opt.path = path;
+  opt.clock = &clock;
+  opt.on_corrupt = CorruptPolicy::kMoveAside;
+  auto store = OpenOk(opt, {"mqtt"});
+  std::vector<std::string> moved = CorruptCopies(dir, "buf.db");
+  REQUIRE(moved.size() == 1);
+  CHECK(moved[0] == path + ".corrupt-20400101T000000Z");
+}
+
 TEST_CASE("a damaged schema is moved aside; damage deeper in the file is reported by reads") {
   TempDir dir;
   FakeClock clock(kStart);

@@ -3,8 +3,10 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -81,5 +83,32 @@ TEST_CASE("a partial last line left by a killed writer is ended before new recor
   REQUIRE(lines.size() == 3);
   CHECK(lines[1] == "{\"gateway\":\"gw\",\"se");
   CHECK(lines[2].rfind(R"({"gateway":"gw","seq":2,)", 0) == 0);
+  fs::remove(path);
+}
+
+TEST_CASE("a file over 4 GiB is appended to and its partial last line ended (large files)") {
+  // Sparse: 5 GiB of holes, then a partial line. A 32-bit build without large file support
+  // cannot fstat (or, on a 32-bit kernel, even open) it.
+  fs::path path = fs::temp_directory_path() / ("pn-file-up-large-" + std::to_string(::getpid()));
+  fs::remove(path);
+  std::ofstream(path).close();
+  std::error_code ec;
+  fs::resize_file(path, std::uintmax_t{5} << 30, ec);
+  if (ec) {  // a file system without files this large: nothing to test
+    fs::remove(path);
+    return;
+  }
+  std::ofstream(path, std::ios::app) << "{\"gateway\":\"gw\",\"se";
+  file_upstream::FileUpstream up("out", "gw", {path.string(), false});
+  REQUIRE(up.Start().ok());
+  REQUIRE(up.Send(MakeRecords(1, 2)).code == SendCode::kOk);
+  up.Stop();
+  const std::uintmax_t size = fs::file_size(path);
+  CHECK(size > (std::uintmax_t{5} << 30));
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(std::uintmax_t{5} << 30));
+  std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(tail.rfind("{\"gateway\":\"gw\",\"se\n{\"gateway\":\"gw\",\"seq\":2,", 0) == 0);
+  CHECK(tail.ends_with('\n'));
   fs::remove(path);
 }

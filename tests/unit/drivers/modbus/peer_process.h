@@ -18,8 +18,9 @@
 
 extern char** environ;
 
+// The emulator command as comma-separated string literals: program, then its arguments.
 #ifndef PN_PEER_EMULATOR
-#define PN_PEER_EMULATOR ""  // native build: run the peer directly
+#define PN_PEER_EMULATOR  // native build: run the peer directly
 #endif
 
 namespace pn::modbus::testing {
@@ -33,11 +34,12 @@ class PeerProcess {
 
   // Spawns argv[0] with stdout on a pipe. Returns false when it cannot be started.
   // In a cross build (tests run under qemu user emulation) our own peer binary is for the
-  // target too: it is started through the emulator, PN_PEER_EMULATOR (empty natively).
+  // target too: it is started through the emulator, PN_PEER_EMULATOR (empty natively), with the
+  // emulator's own arguments (qemu-arm -L SYSROOT).
   bool Start(std::vector<std::string> argv) {
-    const std::string emulator = PN_PEER_EMULATOR;
+    const std::vector<std::string> emulator = {PN_PEER_EMULATOR};
     if (!emulator.empty() && !argv.empty() && argv[0] == PN_MODBUS_SERVER) {
-      argv.insert(argv.begin(), emulator);
+      argv.insert(argv.begin(), emulator.begin(), emulator.end());
     }
     int fds[2];
     if (pipe(fds) != 0) return false;

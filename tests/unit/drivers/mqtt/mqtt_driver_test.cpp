@@ -181,7 +181,11 @@ TEST_CASE("mqtt driver: a queued backlog beyond the inbox bound arrives whole wh
   constexpr int kMessages = 40000;  // > the inbox bound: the callback must wait for room
   REQUIRE(broker.Publish("t/dev/level", kMessages));
 
-  auto d = MqttDriver::Create("backlog", Settings(broker.port()), &SystemClock::Instance());
+  // The SUBACK arrives only after the whole backlog has been decoded: under qemu on a busy
+  // machine that takes more than the default 5 s, and a timed-out subscribe loses QoS 0 messages.
+  MqttSettings backlog = Settings(broker.port());
+  backlog.connect_timeout_ms = 60000;
+  auto d = MqttDriver::Create("backlog", backlog, &SystemClock::Instance());
   REQUIRE(d.has_value());
   StallingSink sink;
   std::jthread t([&](std::stop_token st) { (*d)->Run(st, sink); });
