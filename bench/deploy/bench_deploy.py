@@ -13,6 +13,7 @@ Targets (issue #6): binary <= 5 MB stripped (aarch64), READY <= 100 ms, idle RSS
 """
 import argparse
 import os
+import shlex
 import shutil
 import socket
 import statistics
@@ -162,10 +163,11 @@ def main():
     ap.add_argument("--settle-s", type=float, default=5.0)
     ap.add_argument("--strip", default="strip", help="strip for the binary's architecture")
     ap.add_argument("--emulator", default="",
-                    help="run the binary under this (qemu-aarch64); RSS then includes qemu")
+                    help="run the binary under this command (\"qemu-aarch64\", "
+                         "\"qemu-arm -L SYSROOT\"); RSS then includes qemu")
     a = ap.parse_args()
     if a.emulator:
-        EMULATOR.append(a.emulator)
+        EMULATOR.extend(shlex.split(a.emulator))
 
     work = tempfile.mkdtemp(prefix="pn-bench-deploy-")
     server = None
