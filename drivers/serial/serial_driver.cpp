@@ -223,10 +223,20 @@ void SerialDriver::Run(std::stop_token stop, ReadingSink& sink) {
   std::int64_t backoff_ms = settings_.reconnect_min_ms;
   std::string last_open_error;
   bool sink_open = true;
+  // A sensor that is already sending when the port opens gives a first line that starts in the
+  // middle: if that one does not parse, it is dropped quietly instead of warned about on every
+  // start. Every later bad line counts.
+  bool first_line = true;
 
   auto on_line = [&](std::string_view line) {
     fields.clear();
     Status st = parser_->Parse(line, fields);
+    const bool was_first = std::exchange(first_line, false);
+    if (!st.ok() && was_first) {
+      spdlog::debug("driver {}: dropped the first line after opening {} ({}): joined mid-line",
+                    name_, path, st.message());
+      return;
+    }
     if (!st.ok()) {
       stats_.errors.fetch_add(1, std::memory_order_relaxed);
       bad.Record(st.message(), line);
@@ -268,6 +278,7 @@ void SerialDriver::Run(std::stop_token stop, ReadingSink& sink) {
                  settings_.port.stop_bits, settings_.parser.kind);
     last_open_error.clear();
     framer.Reset();
+    first_line = true;
     const bool polling = !settings_.poll_command.empty();
     auto next_poll = std::chrono::steady_clock::now();
     const auto poll_interval = std::chrono::milliseconds(settings_.poll_interval_ms);

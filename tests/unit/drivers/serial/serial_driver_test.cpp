@@ -63,6 +63,25 @@ TEST_CASE("serial driver: lines become readings; garbage and overlong lines are 
   t.request_stop();
 }
 
+TEST_CASE("serial driver: a first line joined mid-way after opening is dropped without an error") {
+  // A sensor already sending when the port opens: the first line read starts in its middle.
+  Pty pty;
+  REQUIRE(pty.ok());
+  FakeClock clock(1'000'000'000);
+  auto driver = MakeDriver(KvSettings(pty.slave_path()), &clock);
+  CollectSink sink;
+  std::jthread t([&](std::stop_token st) { driver->Run(st, sink); });
+  REQUIRE(WaitFor([&] { return driver->opens() == 1; }));
+  pty.Write(".5C\r\n");       // the tail of "T=21.5C"
+  pty.Write("T=22.0 H=41\r\n");
+  pty.Write("\x01 garbage\n");  // a bad line after the first counts as ever
+  pty.Write("T=23.0 H=42\r\n");
+  REQUIRE(WaitFor([&] { return sink.count() == 4; }));
+  CHECK(sink.readings()[0].value == 22.0);
+  CHECK(driver->stats().errors.load() == 1);
+  t.request_stop();
+}
+
 TEST_CASE("serial driver: the poll command is sent every poll_interval_ms and answers parsed") {
   Pty pty;
   REQUIRE(pty.ok());
