@@ -31,30 +31,11 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Loads the config and the rule files it names; prints every error and returns nullopt if any.
-struct Loaded {
-  config::GatewayConfig cfg;
-  std::unique_ptr<rules::Engine> rules;
-};
-
-std::optional<Loaded> LoadAll(const std::string& path) {
-  auto cfg = config::Load(path);
-  if (!cfg) {
-    std::fputs(cfg.error().ToString().c_str(), stderr);
-    return std::nullopt;
-  }
-  config::ErrorList errors;
-  auto engine = rules::Engine::LoadFiles(cfg->rule_files, errors);
-  if (!errors.empty() || engine == nullptr) {
-    std::fputs(errors.ToString().c_str(), stderr);
-    return std::nullopt;
-  }
-  return Loaded{std::move(*cfg), std::move(engine)};
-}
-
 // Under systemd with stderr going to the journal, logs go to journald directly with their
 // priority (info -> LOG_INFO, warn -> LOG_WARNING, ...); otherwise to stderr with a timestamp.
-void SetupLogging(const std::string& level) {
+// Set up before the config is read, so what loading logs (a driver checking its settings) goes
+// the same way; the config's log level is applied once it is known.
+void SetupLogging() {
   if (StderrIsJournal()) {
     auto logger = spdlog::systemd_logger_mt("processnow", "processnow");
     spdlog::set_default_logger(logger);
@@ -64,7 +45,42 @@ void SetupLogging(const std::string& level) {
     spdlog::set_default_logger(logger);
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   }
-  spdlog::set_level(spdlog::level::from_str(level));
+  spdlog::set_level(spdlog::level::info);
+}
+
+// Config errors, one FILE:LINE:COL line each: plain on stderr for a person, or at error
+// priority in the journal (as text on the journal's stderr stream they would be info, and
+// `journalctl -p err` would not say why the service exited 78).
+void ReportConfigErrors(const std::string& text, bool to_journal) {
+  if (!to_journal) {
+    std::fputs(text.c_str(), stderr);
+    return;
+  }
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) spdlog::error("{}", line);
+  }
+}
+
+// Loads the config and the rule files it names; reports every error and returns nullopt if any.
+struct Loaded {
+  config::GatewayConfig cfg;
+  std::unique_ptr<rules::Engine> rules;
+};
+
+std::optional<Loaded> LoadAll(const std::string& path, bool to_journal = false) {
+  auto cfg = config::Load(path);
+  if (!cfg) {
+    ReportConfigErrors(cfg.error().ToString(), to_journal);
+    return std::nullopt;
+  }
+  config::ErrorList errors;
+  auto engine = rules::Engine::LoadFiles(cfg->rule_files, errors);
+  if (!errors.empty() || engine == nullptr) {
+    ReportConfigErrors(errors.ToString(), to_journal);
+    return std::nullopt;
+  }
+  return Loaded{std::move(*cfg), std::move(engine)};
 }
 
 // One line for systemd's STATUS= (shown by `systemctl status`).
@@ -124,12 +140,13 @@ int Run(const RunOptions& options) {
   const SystemdNotifier notifier;
   const auto started_at = std::chrono::steady_clock::now();
   notifier.Status("loading configuration");
-  auto loaded = LoadAll(options.config_path);
+  SetupLogging();
+  auto loaded = LoadAll(options.config_path, StderrIsJournal());
   if (!loaded) {
     notifier.Status("configuration error; see the log");
     return kExitConfig;
   }
-  SetupLogging(loaded->cfg.gateway.log_level);
+  spdlog::set_level(spdlog::level::from_str(loaded->cfg.gateway.log_level));
   const config::GatewayConfig& cfg = loaded->cfg;
   spdlog::info("processnow {} starting: gateway {}, config {}, {} rules", PN_VERSION,
                cfg.gateway.id, options.config_path, loaded->rules->rule_count());
