@@ -1,9 +1,9 @@
 #include "gateway/service/commands.h"
 
-#include <atomic>
-#include <chrono>
 #include <malloc.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -186,8 +186,8 @@ int Run(const RunOptions& options) {
       snap.stalled = pl.StalledThreads(stall);
       return snap;
     };
-    auto server = health::HealthServer::Start(cfg.health.listen,
-                                              static_cast<int>(cfg.health.port), snapshot);
+    auto server =
+        health::HealthServer::Start(cfg.health.listen, static_cast<int>(cfg.health.port), snapshot);
     if (!server) {
       spdlog::error("cannot start: {}", server.error().ToString());
       notifier.Status("cannot start: " + server.error().ToString());

@@ -33,7 +33,8 @@ std::unique_ptr<SerialDriver> MakeDriver(SerialSettings s, Clock* clock) {
 
 }  // namespace
 
-TEST_CASE("serial driver: lines become readings; garbage and overlong lines are counted, not fatal") {
+TEST_CASE(
+    "serial driver: lines become readings; garbage and overlong lines are counted, not fatal") {
   Pty pty;
   REQUIRE(pty.ok());
   FakeClock clock(1'000'000'000);
@@ -72,7 +73,7 @@ TEST_CASE("serial driver: a first line joined mid-way after opening is dropped w
   CollectSink sink;
   std::jthread t([&](std::stop_token st) { driver->Run(st, sink); });
   REQUIRE(WaitFor([&] { return driver->opens() == 1; }));
-  pty.Write(".5C\r\n");       // the tail of "T=21.5C"
+  pty.Write(".5C\r\n");  // the tail of "T=21.5C"
   pty.Write("T=22.0 H=41\r\n");
   pty.Write("\x01 garbage\n");  // a bad line after the first counts as ever
   pty.Write("T=23.0 H=42\r\n");
