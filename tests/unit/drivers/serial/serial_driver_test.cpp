@@ -1,7 +1,10 @@
 // The serial driver on a real pseudo-terminal: lines in, readings out; garbage counted and
 // survived; poll command sent on its interval; a hung-up line retried; config checks.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <string>
 #include <thread>
 
 #include "serial_test_util.h"
@@ -113,14 +116,20 @@ TEST_CASE("serial driver: the poll command is sent every poll_interval_ms and an
 TEST_CASE("serial driver: a hung-up line is closed and reopening is retried with backoff") {
   auto pty = std::make_unique<Pty>();
   REQUIRE(pty->ok());
-  const std::string path = pty->slave_path();
-  auto driver = MakeDriver(KvSettings(path), &SystemClock::Instance());
+  // Through a by-id style link, removed on unplug as udev does: the /dev/pts number itself may be
+  // handed to another test's pty at once (ctest -j), which the driver would then open.
+  const std::filesystem::path link =
+      std::filesystem::temp_directory_path() / ("pn-serial-by-id-" + std::to_string(::getpid()));
+  std::filesystem::remove(link);
+  std::filesystem::create_symlink(pty->slave_path(), link);
+  auto driver = MakeDriver(KvSettings(link.string()), &SystemClock::Instance());
   CollectSink sink;
   std::jthread t([&](std::stop_token st) { driver->Run(st, sink); });
   REQUIRE(WaitFor([&] { return driver->opens() == 1; }));
   pty->Write("a=1\n");
   REQUIRE(WaitFor([&] { return sink.count() == 1; }));
-  pty.reset();  // the adapter is unplugged: the slave hangs up and its path goes away
+  std::filesystem::remove(link);  // the adapter is unplugged: its link goes away
+  pty.reset();                    // and the slave hangs up
   // The driver notices and keeps retrying (each failed attempt counts as an error).
   REQUIRE(WaitFor([&] { return driver->stats().errors.load() >= 3; }));
   CHECK(driver->opens() == 1);
