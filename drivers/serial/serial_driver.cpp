@@ -232,12 +232,12 @@ void SerialDriver::Run(std::stop_token stop, ReadingSink& sink) {
     fields.clear();
     Status st = parser_->Parse(line, fields);
     const bool was_first = std::exchange(first_line, false);
-    if (!st.ok() && was_first) {
-      spdlog::debug("driver {}: dropped the first line after opening {} ({}): joined mid-line",
-                    name_, path, st.message());
-      return;
-    }
     if (!st.ok()) {
+      if (was_first) {
+        spdlog::debug("driver {}: dropped the first line after opening {} ({}): joined mid-line",
+                      name_, path, st.message());
+        return;
+      }
       stats_.errors.fetch_add(1, std::memory_order_relaxed);
       bad.Record(st.message(), line);
       return;

@@ -34,9 +34,11 @@ using std::chrono::milliseconds;
 // Under systemd with stderr going to the journal, logs go to journald directly with their
 // priority (info -> LOG_INFO, warn -> LOG_WARNING, ...); otherwise to stderr with a timestamp.
 // Set up before the config is read, so what loading logs (a driver checking its settings) goes
-// the same way; the config's log level is applied once it is known.
-void SetupLogging() {
-  if (StderrIsJournal()) {
+// the same way; the config's log level is applied once it is known. Returns whether the logs go
+// to the journal.
+bool SetupLogging() {
+  const bool to_journal = StderrIsJournal();
+  if (to_journal) {
     auto logger = spdlog::systemd_logger_mt("processnow", "processnow");
     spdlog::set_default_logger(logger);
     spdlog::set_pattern("%v");  // journald stamps time, priority and identifier itself
@@ -46,6 +48,7 @@ void SetupLogging() {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   }
   spdlog::set_level(spdlog::level::info);
+  return to_journal;
 }
 
 // Config errors, one FILE:LINE:COL line each: plain on stderr for a person, or at error
@@ -140,8 +143,8 @@ int Run(const RunOptions& options) {
   const SystemdNotifier notifier;
   const auto started_at = std::chrono::steady_clock::now();
   notifier.Status("loading configuration");
-  SetupLogging();
-  auto loaded = LoadAll(options.config_path, StderrIsJournal());
+  const bool to_journal = SetupLogging();
+  auto loaded = LoadAll(options.config_path, to_journal);
   if (!loaded) {
     notifier.Status("configuration error; see the log");
     return kExitConfig;

@@ -62,16 +62,11 @@ class FakeJournal:
             shutil.rmtree(JOURNAL_DIR, ignore_errors=True)
 
 
-needs_fake_journal = [
-    unittest.skipIf(os.geteuid() != 0, "binding the journal socket needs root"),
-    unittest.skipIf(os.path.exists(JOURNAL_SOCKET), "a real journald owns the journal socket"),
-]
-
-
 def with_fake_journal(f):
-    for d in needs_fake_journal:
-        f = d(f)
-    return f
+    """Skips, saying why, where FakeJournal cannot bind the socket."""
+    f = unittest.skipIf(os.geteuid() != 0, "binding the journal socket needs root")(f)
+    return unittest.skipIf(os.path.exists(JOURNAL_SOCKET),
+                           "a real journald owns the journal socket")(f)
 
 
 class JournalLogging(GatewayTestCase):
