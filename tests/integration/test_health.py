@@ -7,14 +7,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import unittest
 import urllib.error
 import urllib.request
 
-from pn_testlib import BINARY, SOURCE_DIR, GatewayTestCase
+from pn_testlib import BINARY, SOURCE_DIR, GatewayTestCase, free_port
 
 BODY = """
 [health]
@@ -46,12 +45,6 @@ raise_after = 1
 clear_after = 1
 severity = "warning"
 """
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(port, path):

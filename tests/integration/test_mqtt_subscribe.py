@@ -10,13 +10,7 @@ import subprocess
 import time
 import unittest
 
-from pn_testlib import GatewayTestCase
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from pn_testlib import GatewayTestCase, free_port
 
 
 class Broker:

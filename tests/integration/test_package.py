@@ -7,7 +7,6 @@ package already installed; it is skipped, saying why, otherwise."""
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,7 +14,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from pn_testlib import SOURCE_DIR
+from pn_testlib import SOURCE_DIR, free_port
 
 BUILD_DIR = os.environ.get("PN_BUILD_DIR", "")
 
@@ -94,9 +93,7 @@ class DebianPackage(unittest.TestCase):
     def assert_installed_binary_serves_health(self):
         """/usr/bin/processnow loads /usr/lib/processnow/processnow-http.so and answers."""
         with tempfile.TemporaryDirectory(prefix="pn-pkg-") as d:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
+            port = free_port()
             cfg = os.path.join(d, "gateway.toml")
             with open(cfg, "w") as f:
                 f.write(f'[gateway]\ndata_dir = "{d}/data"\n[health]\nenabled = true\n'

@@ -24,6 +24,7 @@
 #include <mqtt/async_client.h>
 
 #include "gateway/core/record.h"
+#include "tests/unit/loopback_util.h"
 
 extern char** environ;
 
@@ -33,34 +34,15 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using pn::testing::CanConnect;
+using pn::testing::FreePort;
 
-bool CanConnect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
+// False, saying so, where mosquitto is not installed (scripts/install-deps.sh installs it).
 bool HaveMosquitto() {
   for (const char* p : {"/usr/sbin/mosquitto", "/usr/bin/mosquitto"}) {
     if (::access(p, X_OK) == 0) return true;
   }
+  MESSAGE("not run: mosquitto is not installed (scripts/install-deps.sh installs it)");
   return false;
 }
 
