@@ -1,6 +1,8 @@
 // BoundedQueue: overflow policies, counters, close semantics, concurrent producers.
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <cstdint>
 #include <thread>
 #include <vector>
 
@@ -9,6 +11,22 @@
 using pn::BoundedQueue;
 using pn::OverflowPolicy;
 using namespace std::chrono_literals;
+
+namespace {
+
+// Waits until the queue has counted `n` blocked pushes, i.e. a producer has been observed
+// waiting for room. Bounded: gives up after 30 s so a broken queue fails instead of hanging.
+template <typename T>
+bool WaitUntilBlocked(const BoundedQueue<T>& q, std::uint64_t n) {
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (q.counters().blocked < n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+}  // namespace
 
 TEST_CASE("drop_oldest keeps the newest items and counts the dropped ones") {
   BoundedQueue<int> q(4, OverflowPolicy::kDropOldest);
@@ -38,6 +56,10 @@ TEST_CASE("block makes the producer wait until the consumer makes room, dropping
   std::thread producer([&] {
     for (int i = 0; i < 100; ++i) REQUIRE(q.Push(i));
   });
+  // The consumer starts only once the producer is seen waiting on the full queue: the test
+  // then observes back-pressure by construction, however the threads are scheduled.
+  REQUIRE(WaitUntilBlocked(q, 1));
+  CHECK(q.counters().depth == 2);
   std::vector<int> got;
   while (got.size() < 100) q.PopBatch(got, 1, 1000ms);
   producer.join();
@@ -53,7 +75,7 @@ TEST_CASE("close wakes a blocked producer, refuses new items and lets the consum
   REQUIRE(q.Push(1));
   bool result = true;
   std::thread producer([&] { result = q.Push(2); });  // blocks: the queue is full
-  std::this_thread::sleep_for(20ms);
+  REQUIRE(WaitUntilBlocked(q, 1));  // close only once the producer is really waiting
   q.Close();
   producer.join();
   CHECK_FALSE(result);
