@@ -50,6 +50,7 @@ struct RuleRuntime {
   std::function<std::unique_ptr<HealthModel>()> health_factory;
   StringMap<std::unique_ptr<SeriesState>> series;  // key: device '\x1f' series
   StringMap<std::unique_ptr<GroupState>> groups;   // key: device
+  RuleScoreSummary summary;                        // the detector's scores, all series
 };
 
 // One rule applying to one (device, series).
@@ -173,6 +174,7 @@ class EngineImpl final : public Engine {
         if (!s.detector) continue;
         double v = reading.value;
         double score = s.detector->Update(reading.ts_ns, std::span<const double>(&v, 1));
+        rt.summary.Add(score, def.min_score);
         HandleScore(def, s.alarm, reading.ts_ns, reading.value, score, reading.device,
                     reading.series, out);
       }
@@ -211,6 +213,18 @@ class EngineImpl final : public Engine {
   }
 
   std::size_t rule_count() const override { return runtimes_.size(); }
+
+  std::vector<RuleScoreSummary> ScoreSummaries() const override {
+    std::vector<RuleScoreSummary> out;
+    for (const RuleRuntime& rt : runtimes_) {
+      if (rt.def->detector == nullptr) continue;
+      RuleScoreSummary s = rt.summary;
+      s.rule = rt.def->name;
+      s.min_score = rt.def->min_score;
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
 
   void Tick(std::int64_t now_ns, std::vector<Event>& out) override {
     if (!has_stale_rules_ || now_ns < next_stale_check_ns_) return;
@@ -351,6 +365,7 @@ class EngineImpl final : public Engine {
       if (!g.detector) g.detector = def.detector->create(*def.detector_section, values.size());
       if (g.detector) {
         double score = g.detector->Update(r.ts_ns, values);
+        rt.summary.Add(score, def.min_score);
         HandleScore(def, g.alarm, r.ts_ns, kNaN, score, r.device, def.group_series, out);
       }
     }

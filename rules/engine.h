@@ -7,6 +7,8 @@
 // Thread-safety: not thread-safe; one thread (the rules stage, or replay) owns an Engine.
 #pragma once
 
+#include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -18,6 +20,31 @@
 #include "gateway/core/reading.h"
 
 namespace pn::rules {
+
+// How one rule's detector scored: samples fed, how many were still warming up (NaN), how many
+// reached min_score, and a histogram of the scores.
+struct RuleScoreSummary {
+  // Upper edges of the histogram bins; a last bin holds scores of exactly 1.
+  static constexpr std::array<double, 5> kEdges{0.5, 0.9, 0.99, 0.999, 1.0};
+  std::string rule;
+  double min_score = 0.0;
+  std::uint64_t samples = 0;
+  std::uint64_t warming_up = 0;
+  std::uint64_t flagged = 0;
+  std::array<std::uint64_t, kEdges.size() + 1> bins{};
+
+  void Add(double score, double threshold) {
+    ++samples;
+    if (std::isnan(score)) {
+      ++warming_up;
+      return;
+    }
+    if (score >= threshold) ++flagged;
+    std::size_t b = 0;
+    while (b < kEdges.size() && score >= kEdges[b]) ++b;
+    ++bins[b];
+  }
+};
 
 class Engine {
  public:
@@ -56,6 +83,10 @@ class Engine {
   virtual void AdoptState(Engine& previous) = 0;
 
   virtual std::size_t rule_count() const = 0;
+
+  // Per rule with a detector, what its detector's scores looked like so far (replay prints it
+  // so that a user tuning a rule sees at once when it fires on everything).
+  virtual std::vector<RuleScoreSummary> ScoreSummaries() const = 0;
 };
 
 }  // namespace pn::rules

@@ -406,18 +406,20 @@ class Loader {
           def.min_score = min_score->as_double();
         }
       }
-      if (type == nullptr) {
-        errors_.Add(file, det->pos, path + ".type", "required key is missing");
-        detector_ok = false;
-      } else if (type->kind != Node::Kind::kString) {
+      // No type: the default detector, whose own defaults need no tuning per series.
+      const std::string type_name = type == nullptr ? std::string(kDefaultDetector)
+                                    : type->kind == Node::Kind::kString ? type->str
+                                                                        : std::string();
+      if (type != nullptr && type->kind != Node::Kind::kString) {
         errors_.Add(file, type->pos, path + ".type",
                     "expected a string, found a " + std::string(config::KindName(type->kind)));
         detector_ok = false;
-      } else if (const DetectorType* dt = FindDetector(type->str); dt == nullptr) {
-        errors_.Add(file, type->pos, path + ".type",
-                    "unknown detector " + Quote(type->str) + " (known: " + KnownDetectors() + ")");
+      } else if (const DetectorType* dt = FindDetector(type_name); dt == nullptr) {
+        errors_.Add(file, type != nullptr ? type->pos : det->pos, path + ".type",
+                    "unknown detector " + Quote(type_name) + " (known: " + KnownDetectors() + ")");
         detector_ok = false;
       } else {
+        if (min_score == nullptr) def.min_score = dt->default_min_score;
         std::size_t before = errors_.size();
         config::Validate(*det, *dt->spec, path, file, errors_, {"type", "min_score"});
         config::Section ds(det, dt->spec, path, file);

@@ -68,6 +68,41 @@ std::int64_t NowNs() {
       .count();
 }
 
+// One detector instance fed `n` readings of noise with a daily load cycle, sampled every
+// `step_s` seconds, back to back on this thread: readings/s, and its state after the run.
+struct DetectorCost {
+  double readings_per_s = 0.0;
+  std::size_t state_bytes = 0;
+};
+
+DetectorCost MeasureDetector(const char* type, int step_s, std::size_t n) {
+  DetectorCost cost;
+  const pn::rules::DetectorType* t = pn::rules::FindDetectorType(type);
+  if (t == nullptr) return cost;
+  auto doc = pn::config::ParseString("", "bench");
+  if (!doc) return cost;
+  pn::config::Section s(&doc->root, t->spec, "detector", "bench");
+  auto d = t->create(s, 1);
+  if (!d) return cost;
+  Rng rng;
+  std::vector<double> xs(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double hour = static_cast<double>((i * static_cast<std::size_t>(step_s)) % 86400) / 3600;
+    xs[i] = (hour >= 8 && hour < 18 ? 20.0 : 10.0) + rng.Noise();
+  }
+  double sink = 0.0;
+  const std::int64_t start = NowNs();
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v[1] = {xs[i]};
+    const double score = d->Update(static_cast<std::int64_t>(i) * step_s * 1'000'000'000, v);
+    sink += score == score ? score : 0.0;
+  }
+  const double secs = static_cast<double>(NowNs() - start) / 1e9;
+  cost.readings_per_s = static_cast<double>(n) / secs;
+  cost.state_bytes = d->state_bytes() + (sink < 0 ? 1 : 0);  // keeps the loop's work
+  return cost;
+}
+
 std::size_t StateBytes(const char* type) {
   const pn::rules::DetectorType* t = pn::rules::FindDetectorType(type);
   if (t == nullptr) return 0;
@@ -138,6 +173,20 @@ int main(int argc, char** argv) {
               secs, static_cast<double>(readings) / secs / 1e6, n_events);
   std::printf("detector state per series: zscore %zu B, ewma %zu B\n", StateBytes("zscore"),
               StateBytes("ewma"));
+
+  // Each univariate detector alone, with its defaults, on one core: 5-minute samples (the
+  // ensemble matches shapes around the same time of day on up to 3 earlier days) and 1-second
+  // samples (a day does not fit: the ensemble falls back to KNN over all earlier shapes).
+  std::printf("detector alone, defaults, one core: readings/s and state per series\n");
+  for (const char* type : {"zscore", "ewma", "cusum", "mad", "knn", "ensemble"}) {
+    for (int step_s : {300, 1}) {
+      const std::size_t n =
+          std::string(type) == "knn" || std::string(type) == "ensemble" ? 200000 : 5000000;
+      const DetectorCost c = MeasureDetector(type, step_s, n);
+      std::printf("  %-8s every %3d s: %10.0f readings/s, %6zu B\n", type, step_s, c.readings_per_s,
+                  c.state_bytes);
+    }
+  }
 
   // Latency at a paced rate.
   std::vector<std::int64_t> lat;

@@ -38,7 +38,12 @@ struct DetectorType {
   std::function<void(const config::Section&, config::ErrorList&)> check;  // may be empty
   // `arity` is the number of series the rule selects (1 for univariate).
   std::function<std::unique_ptr<Detector>(const config::Section&, std::size_t arity)> create;
+  // The rule's min_score when [rule.detector] sets none.
+  double default_min_score = 0.5;
 };
+
+// The detector of a [rule.detector] table that names no type.
+inline constexpr std::string_view kDefaultDetector = "ensemble";
 
 // Every detector compiled in (rules/detectors/registry.cpp lists them explicitly).
 const std::vector<DetectorType>& DetectorTypes();

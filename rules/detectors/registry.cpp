@@ -3,6 +3,7 @@
 #include "rules/detectors/common/postprocess.h"
 #include "rules/detectors/cusum/cusum.h"
 #include "rules/detectors/detector.h"
+#include "rules/detectors/ensemble/ensemble.h"
 #include "rules/detectors/ewma/ewma.h"
 #include "rules/detectors/hotelling/hotelling.h"
 #include "rules/detectors/knn/knn.h"
@@ -16,7 +17,7 @@ const std::vector<DetectorType>& DetectorTypes() {
     std::vector<DetectorType> t;
     for (const DetectorType* base :
          {&ZScoreDetectorType(), &EwmaDetectorType(), &MadDetectorType(), &CusumDetectorType(),
-          &KnnDetectorType(), &HotellingDetectorType()}) {
+          &KnnDetectorType(), &HotellingDetectorType(), &EnsembleDetectorType()}) {
       t.push_back(detail::WithPostprocess(*base));
     }
     return t;

@@ -231,6 +231,40 @@ bool ParseReplayArgs(const std::vector<std::string>& args, ReplayOptions& o, std
   return true;
 }
 
+namespace {
+
+// Per rule with a detector, on stderr (stdout carries only events): the counts and the score
+// histogram, and a warning when a rule flags more than 5% of what it scored.
+void PrintScoreSummaries(const std::vector<RuleScoreSummary>& summaries, std::ostream& err) {
+  for (const RuleScoreSummary& s : summaries) {
+    const std::uint64_t scored = s.samples - s.warming_up;
+    const double pct = scored > 0 ? 100.0 * static_cast<double>(s.flagged) / scored : 0.0;
+    err << fmt::format(
+        "replay: rule {}: {} samples, {} warming up, {} scored, {} flagged ({:.2f}%) at "
+        "min_score {}\n",
+        s.rule, s.samples, s.warming_up, scored, s.flagged, pct, s.min_score);
+    std::string line = "replay: rule " + s.rule + ": scores";
+    double lo = 0.0;
+    for (std::size_t b = 0; b < s.bins.size(); ++b) {
+      if (b < RuleScoreSummary::kEdges.size()) {
+        line += fmt::format(" [{},{}) {}", lo, RuleScoreSummary::kEdges[b], s.bins[b]);
+        lo = RuleScoreSummary::kEdges[b];
+      } else {
+        line += fmt::format(" [1] {}", s.bins[b]);
+      }
+    }
+    err << line << '\n';
+    if (scored >= 100 && pct > 5.0) {
+      err << fmt::format(
+          "replay: rule {}: warning: flags {:.1f}% of the scored samples; raise min_score or "
+          "check the detector's keys\n",
+          s.rule, pct);
+    }
+  }
+}
+
+}  // namespace
+
 int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
   config::ErrorList errors;
   std::unique_ptr<Engine> engine = Engine::LoadFiles(o.rules_files, errors);
@@ -387,6 +421,7 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
   }
   out << buf;
   out.flush();
+  PrintScoreSummaries(engine->ScoreSummaries(), err);
   if (skipped > 0) {
     err << "replay: " << o.csv << ": " << rows << " rows, " << skipped
         << " non-numeric or empty cells skipped\n";

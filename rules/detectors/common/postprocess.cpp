@@ -59,8 +59,7 @@ std::vector<KeySpec> PostprocessKeys() {
               .max = 100000000},
       KeySpec{.name = "hold_level",
               .type = ValueType::kFloat,
-              .description = "Score that starts a hold. Defaults to the rule's min_score, or "
-                             "0.5 without one.",
+              .description = "Score that starts a hold. Defaults to the rule's min_score.",
               .min = 0.0,
               .max = 1.0,
               .example = "0.5"},
@@ -163,7 +162,7 @@ class PostprocessDetector final : public Detector {
   std::int64_t held_ = 0;
 };
 
-Options ReadOptions(const config::Section& s) {
+Options ReadOptions(const config::Section& s, double default_min_score) {
   Options o;
   o.likelihood = s.GetBool("likelihood");
   o.likelihood_window = static_cast<std::size_t>(s.GetInt("likelihood_window"));
@@ -176,6 +175,8 @@ Options ReadOptions(const config::Section& s) {
   } else if (const config::Node* n = s.node() ? s.node()->Find("min_score") : nullptr;
              n != nullptr && n->is_number()) {
     o.hold_level = n->as_double();  // the engine-owned threshold of the same table
+  } else {
+    o.hold_level = default_min_score;
   }
   return o;
 }
@@ -185,14 +186,17 @@ Options ReadOptions(const config::Section& s) {
 DetectorType WithPostprocess(const DetectorType& base) {
   static std::deque<config::TableSpec> specs;  // stable addresses for the program's life
   config::TableSpec& spec = specs.emplace_back(*base.spec);
-  for (auto& k : PostprocessKeys()) spec.keys.push_back(std::move(k));
+  // A detector may declare a post-processing key itself to give it its own default.
+  for (auto& k : PostprocessKeys()) {
+    if (base.spec->Find(k.name) == nullptr) spec.keys.push_back(std::move(k));
+  }
   DetectorType type = base;
   type.spec = &spec;
-  type.create = [create = base.create](const config::Section& s,
-                                       std::size_t arity) -> std::unique_ptr<Detector> {
+  type.create = [create = base.create, min_score = base.default_min_score](
+                    const config::Section& s, std::size_t arity) -> std::unique_ptr<Detector> {
     std::unique_ptr<Detector> inner = create(s, arity);
     if (inner == nullptr) return inner;
-    const Options o = ReadOptions(s);
+    const Options o = ReadOptions(s, min_score);
     if (!o.any()) return inner;
     return std::make_unique<PostprocessDetector>(std::move(inner), o, arity);
   };

@@ -59,7 +59,12 @@ TEST_CASE("replay: comma CSV with ISO times prints exact JSON lines") {
                  "2014-04-01 00:05:00,81.5,1.1\n"
                  "2014-04-01T00:10:00.250,90,1.2\n");
   CHECK(r.code == 0);
-  CHECK(r.err == "");
+  // stderr holds only the per-rule summary: 3 samples, 2 flagged, their scores (0 and 1).
+  CHECK(r.err ==
+        "replay: rule hot: 3 samples, 0 warming up, 3 scored, 2 flagged (66.67%) at min_score "
+        "0.5\n"
+        "replay: rule hot: scores [0,0.5) 1 [0.5,0.9) 0 [0.9,0.99) 0 [0.99,0.999) 0 "
+        "[0.999,1) 0 [1] 2\n");
   CHECK(r.out ==
         "{\"ts\":1396310700000,\"device\":\"pump\",\"series\":\"temp\",\"rule\":\"hot\","
         "\"kind\":\"anomaly\",\"value\":81.5,\"score\":1}\n"

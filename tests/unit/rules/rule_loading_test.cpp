@@ -117,9 +117,8 @@ TEST_CASE("unknown detector lists the known ones") {
   CHECK(e.find("threshold") != std::string::npos);
 }
 
-TEST_CASE("detector without type and with an out-of-range min_score") {
+TEST_CASE("detector with an out-of-range min_score") {
   CHECK(Errors("[[rule]]\nname = \"a\"\n[rule.detector]\nmin_score = 1.5\n") ==
-        "r.toml:3:7: rule[0].detector.type: required key is missing\n"
         "r.toml:4:1: rule[0].detector.min_score: value 1.5 is out of range: must be between 0 "
         "and 1\n");
 }
