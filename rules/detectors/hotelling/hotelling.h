@@ -7,7 +7,13 @@
 // Both statistics are mapped to standard-normal z-values (Wilson-Hilferty for T-squared on its
 // chi-squared(k) law, Jackson-Mudholkar for Q), optionally averaged exponentially over
 // `smoothing` samples, and the score is the normal probability of the larger one.
-// Memory O(d^2) for d series; O(d^2) time per sample.
+//
+// Optionally the baseline follows the machine: an exponentially weighted update of its mean and
+// covariance by samples scoring below `adapt_level` (frozen while flagged), re-learning from the
+// last `rebaseline_window` samples after `rebaseline_after` flagged samples whose state is stable,
+// and a robust (median/MAD, one-step reweighted) fit that drops gross outliers (`trim_level`).
+// Memory O(d^2) for d series (+ d x rebaseline_window when re-baselining); O(d^2) time per
+// sample, O(d^3) every 10 adaptive updates. Deterministic; no clock reads.
 #pragma once
 
 #include "rules/detectors/detector.h"
