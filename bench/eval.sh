@@ -2,8 +2,9 @@
 # Scores the committed evaluation rules (config/eval/*.toml) on the shared benchmark data with
 # the shared scorers and prints each result:
 #   NAB     standard profile over the four given categories (config/eval/nab.toml)
-#   SKAB    valve1 row-level F1, false-alarm and missed-alarm rates (config/eval/skab.toml)
-#   C-MAPSS FD001 test-set RUL RMSE (config/eval/cmapss.toml)
+#   SKAB    valve1 row-level F1, false-alarm and missed-alarm rates, and the share of the
+#           anomaly-free recording flagged (config/eval/skab.toml)
+#   C-MAPSS FD001 and FD002 test-set RUL RMSE (config/eval/cmapss.toml, cmapss_fd002.toml)
 #
 # Usage: bench/eval.sh [nab] [skab] [cmapss]      (default: all three)
 #
@@ -69,11 +70,23 @@ for t in "${targets[@]}"; do
         --replay "$REPLAY --rules config/eval/nab.toml --csv {csv}" ;;
     skab)
       run "SKAB valve1" python3 "$TOOLS/score_skab.py" --data "$DATA/skab/valve1" \
-        --replay "$REPLAY --rules config/eval/skab.toml --csv {csv}" ;;
+        --replay "$REPLAY --rules config/eval/skab.toml --csv {csv}"
+      echo "== SKAB anomaly-free: rows flagged (target <= 5%)"
+      $REPLAY --rules config/eval/skab.toml --csv "$DATA/skab/anomaly-free/anomaly-free.csv" \
+          2>/dev/null | python3 -c '
+import json, sys
+rows = sum(1 for _ in open(sys.argv[1])) - 1
+flagged = {json.loads(l)["ts"] for l in sys.stdin if json.loads(l)["kind"] == "anomaly"}
+print(f"anomaly-free: {len(flagged)} of {rows} rows flagged ({100 * len(flagged) / rows:.2f}%)")
+' "$DATA/skab/anomaly-free/anomaly-free.csv"
+      echo ;;
     cmapss)
       run "C-MAPSS FD001" python3 "$TOOLS/score_rul.py" --test "$DATA/cmapss/test_FD001.csv" \
         --truth "$DATA/cmapss/RUL_FD001.txt" \
-        --replay "$REPLAY --rules config/eval/cmapss.toml --csv {csv} --device-column unit --time-column cycle" ;;
+        --replay "$REPLAY --rules config/eval/cmapss.toml --csv {csv} --device-column unit --time-column cycle"
+      run "C-MAPSS FD002" python3 "$TOOLS/score_rul.py" --test "$DATA/cmapss/test_FD002.csv" \
+        --truth "$DATA/cmapss/RUL_FD002.txt" \
+        --replay "$REPLAY --rules config/eval/cmapss_fd002.toml --csv {csv} --device-column unit --time-column cycle" ;;
     *) echo "eval.sh: unknown benchmark '$t' (nab, skab, cmapss)" >&2; exit 2 ;;
   esac
 done

@@ -27,6 +27,126 @@ std::vector<double> Smooth(const std::vector<double>& x, int window) {
   return out;
 }
 
+constexpr std::size_t kMaxAutoRegimes = 10;  // `regimes = 0` tries 1..this many
+constexpr double kRegimeExplained = 0.999;   // share of settings variance the regimes explain
+constexpr double kConstantTolerance = 1e-9;  // relative sd below which a series is constant
+constexpr int kMaxKMeansIterations = 100;
+
+// Centres and standard-deviation-scales the columns of a row-major matrix in place; a column
+// with no spread becomes 0 and gets sd 0.
+void Standardise(std::vector<double>& x, std::size_t cols, std::vector<double>& mean,
+                 std::vector<double>& sd) {
+  const std::size_t rows = cols ? x.size() / cols : 0;
+  mean.assign(cols, 0.0);
+  sd.assign(cols, 0.0);
+  if (rows == 0) return;
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t j = 0; j < cols; ++j) mean[j] += x[r * cols + j];
+  }
+  for (auto& m : mean) m /= static_cast<double>(rows);
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t j = 0; j < cols; ++j) {
+      const double d = x[r * cols + j] - mean[j];
+      sd[j] += d * d;
+    }
+  }
+  for (std::size_t j = 0; j < cols; ++j) {
+    sd[j] = std::sqrt(sd[j] / static_cast<double>(rows));
+    if (sd[j] <= kConstantTolerance * (1.0 + std::abs(mean[j]))) sd[j] = 0.0;
+  }
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t j = 0; j < cols; ++j) {
+      double& v = x[r * cols + j];
+      v = sd[j] > 0.0 ? (v - mean[j]) / sd[j] : 0.0;
+    }
+  }
+}
+
+struct KMeansResult {
+  std::vector<double> centres;  // k x cols
+  std::vector<std::size_t> assignment;
+  double within = INFINITY;  // sum of squared distances to the assigned centres
+};
+
+double SquaredDistance(const double* a, const double* b, std::size_t n) {
+  double d = 0.0;
+  for (std::size_t j = 0; j < n; ++j) d += (a[j] - b[j]) * (a[j] - b[j]);
+  return d;
+}
+
+// Lloyd's k-means with a deterministic farthest-point start: the first centre is the row
+// nearest the mean (the origin of standardised data), each next one the row farthest from the
+// centres chosen so far (ties: the first such row). REQUIRES: 1 <= k <= rows.
+KMeansResult KMeans(const std::vector<double>& x, std::size_t cols, std::size_t k) {
+  const std::size_t rows = x.size() / cols;
+  KMeansResult out;
+  out.assignment.assign(rows, 0);
+  std::vector<double> origin(cols, 0.0);
+  std::vector<double> nearest(rows);
+  std::size_t first = 0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    nearest[r] = SquaredDistance(&x[r * cols], origin.data(), cols);
+    if (nearest[r] < nearest[first]) first = r;
+  }
+  out.centres.assign(x.begin() + static_cast<std::ptrdiff_t>(first * cols),
+                     x.begin() + static_cast<std::ptrdiff_t>((first + 1) * cols));
+  for (std::size_t r = 0; r < rows; ++r) {
+    nearest[r] = SquaredDistance(&x[r * cols], out.centres.data(), cols);
+  }
+  while (out.centres.size() / cols < k) {
+    const std::size_t far = static_cast<std::size_t>(
+        std::max_element(nearest.begin(), nearest.end()) - nearest.begin());
+    const std::size_t c = out.centres.size() / cols;
+    out.centres.insert(out.centres.end(), x.begin() + static_cast<std::ptrdiff_t>(far * cols),
+                       x.begin() + static_cast<std::ptrdiff_t>((far + 1) * cols));
+    for (std::size_t r = 0; r < rows; ++r) {
+      nearest[r] =
+          std::min(nearest[r], SquaredDistance(&x[r * cols], &out.centres[c * cols], cols));
+    }
+  }
+  std::vector<double> sum(k * cols);
+  std::vector<double> count(k);
+  for (int it = 0; it < kMaxKMeansIterations; ++it) {
+    bool changed = it == 0;
+    out.within = 0.0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      std::size_t best = 0;
+      double best_d = INFINITY;
+      for (std::size_t c = 0; c < k; ++c) {
+        const double d = SquaredDistance(&x[r * cols], &out.centres[c * cols], cols);
+        if (d < best_d) {
+          best_d = d;
+          best = c;
+        }
+      }
+      changed = changed || best != out.assignment[r];
+      out.assignment[r] = best;
+      out.within += best_d;
+    }
+    if (!changed) break;
+    std::fill(sum.begin(), sum.end(), 0.0);
+    std::fill(count.begin(), count.end(), 0.0);
+    for (std::size_t r = 0; r < rows; ++r) {
+      count[out.assignment[r]] += 1.0;
+      for (std::size_t j = 0; j < cols; ++j) sum[out.assignment[r] * cols + j] += x[r * cols + j];
+    }
+    for (std::size_t c = 0; c < k; ++c) {
+      if (count[c] == 0.0) continue;  // an emptied centre stays where it was
+      for (std::size_t j = 0; j < cols; ++j) {
+        out.centres[c * cols + j] = sum[c * cols + j] / count[c];
+      }
+    }
+  }
+  return out;
+}
+
+// history <- (1 - alpha) history + alpha onehot(regime); alpha = 1 restarts it.
+void UpdateHistory(std::vector<double>& history, std::size_t regime, double alpha) {
+  for (std::size_t g = 0; g < history.size(); ++g) {
+    history[g] = (1.0 - alpha) * history[g] + (g == regime ? alpha : 0.0);
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<const SimilarityLibrary> SimilarityLibrary::Build(const ReferenceLibrary& library,
@@ -35,104 +155,319 @@ std::shared_ptr<const SimilarityLibrary> SimilarityLibrary::Build(const Referenc
   const std::size_t p = library.arity();
   auto lib = std::make_shared<SimilarityLibrary>();
   lib->params_ = params;
+  lib->arity_ = p;
   const std::size_t rows = library.rows();
   if (p == 0 || rows < 2 * (p + 1) || library.units.empty()) {
     *error = "reference library has too few rows (" + std::to_string(rows) + ") to fit " +
              std::to_string(p) + " series";
     return nullptr;
   }
-  // Standardise so that the ridge term treats every series alike.
-  std::vector<double> mean(p, 0.0), sd(p, 0.0);
-  for (const auto& u : library.units) {
-    for (std::size_t r = 0; r < u.time.size(); ++r) {
-      for (std::size_t i = 0; i < p; ++i) mean[i] += u.values[r * p + i];
+  const std::vector<std::size_t>& settings = params.settings;
+  for (std::size_t s : settings) {
+    if (s >= p) {
+      *error = "setting index out of range";
+      return nullptr;
     }
   }
-  for (auto& m : mean) m /= static_cast<double>(rows);
-  for (const auto& u : library.units) {
-    for (std::size_t r = 0; r < u.time.size(); ++r) {
-      for (std::size_t i = 0; i < p; ++i) {
-        const double d = u.values[r * p + i] - mean[i];
-        sd[i] += d * d;
-      }
-    }
+  std::vector<std::size_t> candidates;  // sensors: every series that is not a setting
+  for (std::size_t i = 0; i < p; ++i) {
+    if (std::find(settings.begin(), settings.end(), i) == settings.end()) candidates.push_back(i);
   }
-  for (auto& s : sd) s = std::sqrt(s / static_cast<double>(rows));
+  if (candidates.empty()) {
+    *error = "every series is a setting: no sensor is left for the health indicator";
+    return nullptr;
+  }
+  auto row_values = [&](std::size_t unit, std::size_t r) {
+    return std::span<const double>(library.units[unit].values).subspan(r * p, p);
+  };
 
-  // Regression on the labelled ends of every life: 1 = healthy, 0 = failed.
-  NormalEquations ne(p + 1);
-  std::vector<double> z(p + 1);
-  std::size_t labelled = 0;
-  for (const auto& u : library.units) {
-    const std::size_t n = u.time.size();
-    const auto healthy_end = static_cast<std::size_t>(
-        std::ceil(params.healthy_fraction * static_cast<double>(n)));
-    const auto failed_begin = static_cast<std::size_t>(
-        std::floor((1.0 - params.failed_fraction) * static_cast<double>(n)));
-    for (std::size_t r = 0; r < n; ++r) {
-      double y;
-      if (r < healthy_end) {
-        y = 1.0;
-      } else if (r >= failed_begin) {
-        y = 0.0;
-      } else {
-        continue;
+  // 1. Operating regimes: k-means on the standardised settings of every library row.
+  std::vector<std::size_t> regime(rows, 0);
+  const std::size_t ns = settings.size();
+  if (ns > 0) {
+    lib->setting_mean_.assign(ns, 0.0);
+    lib->setting_sd_.assign(ns, 0.0);
+    std::vector<double> x(rows * ns);
+    std::size_t k = 0;
+    for (std::size_t u = 0; u < library.units.size(); ++u) {
+      for (std::size_t r = 0; r < library.units[u].time.size(); ++r, ++k) {
+        const auto v = row_values(u, r);
+        for (std::size_t j = 0; j < ns; ++j) x[k * ns + j] = v[settings[j]];
       }
-      for (std::size_t i = 0; i < p; ++i) {
-        z[i] = sd[i] > 0.0 ? (u.values[r * p + i] - mean[i]) / sd[i] : 0.0;
-      }
-      z[p] = 1.0;
-      ne.Add(z, y);
-      ++labelled;
     }
+    Standardise(x, ns, lib->setting_mean_, lib->setting_sd_);
+    const std::size_t max_k =
+        params.regimes > 0 ? static_cast<std::size_t>(params.regimes) : kMaxAutoRegimes;
+    KMeansResult best;
+    if (params.regimes > 0) {
+      best = KMeans(x, ns, std::min(max_k, rows));
+    } else {
+      // The fewest regimes that explain kRegimeExplained of the settings' variance; one when
+      // no number up to kMaxAutoRegimes does (settings that only jitter around one point).
+      double total = 0.0;
+      for (double v : x) total += v * v;  // standardised: centred
+      const double tolerance = (1.0 - kRegimeExplained) * total;
+      best = KMeans(x, ns, 1);
+      for (std::size_t kk = 2; kk <= std::min(max_k, rows) && best.within > tolerance; ++kk) {
+        KMeansResult next = KMeans(x, ns, kk);
+        if (next.within <= tolerance) best = std::move(next);
+      }
+    }
+    lib->centres_ = std::move(best.centres);
+    lib->regimes_ = lib->centres_.size() / ns;
+    regime = std::move(best.assignment);
+  }
+  const std::size_t nr = lib->regimes_;
+
+  // 2. Each candidate sensor's mean and standard deviation per regime.
+  const std::size_t nc = candidates.size();
+  std::vector<double> rmean(nr * nc, 0.0), rsd(nr * nc, 0.0);
+  std::vector<double> count(nr, 0.0);
+  {
+    std::size_t k = 0;
+    for (std::size_t u = 0; u < library.units.size(); ++u) {
+      for (std::size_t r = 0; r < library.units[u].time.size(); ++r, ++k) {
+        const auto v = row_values(u, r);
+        count[regime[k]] += 1.0;
+        for (std::size_t i = 0; i < nc; ++i) rmean[regime[k] * nc + i] += v[candidates[i]];
+      }
+    }
+    for (std::size_t g = 0; g < nr; ++g) {
+      for (std::size_t i = 0; i < nc; ++i) rmean[g * nc + i] /= std::max(count[g], 1.0);
+    }
+    k = 0;
+    for (std::size_t u = 0; u < library.units.size(); ++u) {
+      for (std::size_t r = 0; r < library.units[u].time.size(); ++r, ++k) {
+        const auto v = row_values(u, r);
+        for (std::size_t i = 0; i < nc; ++i) {
+          const double d = v[candidates[i]] - rmean[regime[k] * nc + i];
+          rsd[regime[k] * nc + i] += d * d;
+        }
+      }
+    }
+    for (std::size_t g = 0; g < nr; ++g) {
+      for (std::size_t i = 0; i < nc; ++i) {
+        double& sd = rsd[g * nc + i];
+        sd = count[g] > 1.0 ? std::sqrt(sd / count[g]) : 0.0;
+        // Constant up to rounding within this regime: it carries no information there.
+        if (sd <= kConstantTolerance * (1.0 + std::abs(rmean[g * nc + i]))) sd = 0.0;
+      }
+    }
+  }
+
+  // Labels: 1 = healthy (first part of a life), 0 = failed (last part), NaN = unlabelled.
+  std::vector<double> label(rows, NAN);
+  {
+    std::size_t k = 0;
+    for (const auto& u : library.units) {
+      const std::size_t n = u.time.size();
+      const auto healthy_end = static_cast<std::size_t>(
+          std::ceil(params.healthy_fraction * static_cast<double>(n)));
+      const auto failed_begin = static_cast<std::size_t>(
+          std::floor((1.0 - params.failed_fraction) * static_cast<double>(n)));
+      for (std::size_t r = 0; r < n; ++r, ++k) {
+        if (r < healthy_end) {
+          label[k] = 1.0;
+        } else if (r >= failed_begin) {
+          label[k] = 0.0;
+        }
+      }
+    }
+  }
+
+  // 3. Keep the sensors that vary within some regime and separate healthy from failed rows:
+  //    |mean z over failed rows - mean z over healthy rows| >= min_separation (z in units of
+  //    the within-regime standard deviation).
+  {
+    std::vector<double> sum_h(nc, 0.0), sum_f(nc, 0.0);
+    double n_h = 0.0, n_f = 0.0;
+    std::size_t k = 0;
+    for (std::size_t u = 0; u < library.units.size(); ++u) {
+      for (std::size_t r = 0; r < library.units[u].time.size(); ++r, ++k) {
+        if (std::isnan(label[k])) continue;
+        const auto v = row_values(u, r);
+        const std::size_t g = regime[k];
+        (label[k] > 0.5 ? n_h : n_f) += 1.0;
+        for (std::size_t i = 0; i < nc; ++i) {
+          const double sd = rsd[g * nc + i];
+          const double z = sd > 0.0 ? (v[candidates[i]] - rmean[g * nc + i]) / sd : 0.0;
+          (label[k] > 0.5 ? sum_h[i] : sum_f[i]) += z;
+        }
+      }
+    }
+    for (std::size_t i = 0; i < nc; ++i) {
+      bool varies = false;
+      for (std::size_t g = 0; g < nr; ++g) varies = varies || rsd[g * nc + i] > 0.0;
+      const double separation = std::abs(sum_f[i] / std::max(n_f, 1.0) -
+                                         sum_h[i] / std::max(n_h, 1.0));
+      if (!varies || separation < params.min_separation) continue;
+      lib->sensors_.push_back(candidates[i]);
+      for (std::size_t g = 0; g < nr; ++g) {
+        lib->regime_mean_.push_back(rmean[g * nc + i]);
+        lib->regime_sd_.push_back(rsd[g * nc + i]);
+      }
+    }
+    if (lib->sensors_.empty()) {
+      *error = "no sensor varies within a regime and separates healthy from failed rows";
+      return nullptr;
+    }
+    // regime_mean_/regime_sd_ were filled sensor-major; store them regime-major.
+    const std::size_t nk = lib->sensors_.size();
+    std::vector<double> m(nr * nk), sd(nr * nk);
+    for (std::size_t i = 0; i < nk; ++i) {
+      for (std::size_t g = 0; g < nr; ++g) {
+        m[g * nk + i] = lib->regime_mean_[i * nr + g];
+        sd[g * nk + i] = lib->regime_sd_[i * nr + g];
+      }
+    }
+    lib->regime_mean_ = std::move(m);
+    lib->regime_sd_ = std::move(sd);
+  }
+
+  // 4. Features of every row (the regime history runs causally along each unit, as it will on
+  //    a streaming asset), then the regression on the labelled ones.
+  const bool with_history = params.regime_history > 0;
+  const std::size_t nf = lib->sensors_.size() + (with_history ? nr : 0);
+  lib->weights_.assign(nf, 0.0);  // sizes feature_count() for Features()
+  std::vector<double> feat(rows * nf);
+  {
+    const double alpha = with_history ? 2.0 / (params.regime_history + 1.0) : 0.0;
+    std::vector<double> history(nr, 0.0);
+    std::size_t k = 0;
+    for (std::size_t u = 0; u < library.units.size(); ++u) {
+      for (std::size_t r = 0; r < library.units[u].time.size(); ++r, ++k) {
+        UpdateHistory(history, regime[k], r == 0 ? 1.0 : alpha);
+        lib->Features(row_values(u, r), regime[k], history,
+                      std::span<double>(feat).subspan(k * nf, nf));
+      }
+    }
+  }
+  // Standardise so that the ridge term treats every feature alike.
+  std::vector<double> mean(nf, 0.0), sd(nf, 0.0);
+  Standardise(feat, nf, mean, sd);
+  NormalEquations ne(nf + 1);
+  std::vector<double> z(nf + 1);
+  std::size_t labelled = 0;
+  for (std::size_t k = 0; k < rows; ++k) {
+    if (std::isnan(label[k])) continue;
+    for (std::size_t i = 0; i < nf; ++i) z[i] = feat[k * nf + i];
+    z[nf] = 1.0;
+    ne.Add(z, label[k]);
+    ++labelled;
   }
   auto beta = ne.Solve(1e-6);
-  if (!beta || labelled < p + 1) {
+  if (!beta || labelled < nf + 1) {
     *error = "cannot fit the health indicator: the library's series do not separate healthy "
              "from failed rows";
     return nullptr;
   }
-  lib->mean_ = mean;
-  lib->weights_.assign(p, 0.0);
-  lib->bias_ = (*beta)[p];
-  for (std::size_t i = 0; i < p; ++i) {
+  lib->bias_ = (*beta)[nf];
+  for (std::size_t i = 0; i < nf; ++i) {
     if (sd[i] > 0.0) {
       lib->weights_[i] = (*beta)[i] / sd[i];
       lib->bias_ -= lib->weights_[i] * mean[i];
     }
   }
-  // Smoothed trajectories and remaining times.
+  // 5. Smoothed trajectories and remaining times.
+  std::size_t k0 = 0;
   for (const auto& u : library.units) {
     const std::size_t n = u.time.size();
     std::vector<double> hi(n);
     for (std::size_t r = 0; r < n; ++r) {
-      hi[r] = lib->HealthIndicator(std::span<const double>(u.values).subspan(r * p, p));
+      // feat holds standardised features: undo that (x = z * sd + mean) through the weights.
+      double h = lib->bias_;
+      for (std::size_t i = 0; i < nf; ++i) {
+        h += lib->weights_[i] * (feat[(k0 + r) * nf + i] * sd[i] + mean[i]);
+      }
+      hi[r] = h;
     }
+    k0 += n;
     Unit unit;
     unit.hi = Smooth(hi, params.library_smoothing);
     unit.rul.resize(n);
     for (std::size_t r = 0; r < n; ++r) unit.rul[r] = u.time.back() - u.time[r];
     lib->units_.push_back(std::move(unit));
   }
+  // 6. The age prior: mean remaining life after each age over the units that reached it.
+  std::vector<double> count_at_age;
+  for (const auto& u : lib->units_) {
+    if (u.rul.size() > lib->remaining_at_age_.size()) {
+      lib->remaining_at_age_.resize(u.rul.size(), 0.0);
+      count_at_age.resize(u.rul.size(), 0.0);
+    }
+    for (std::size_t r = 0; r < u.rul.size(); ++r) {
+      lib->remaining_at_age_[r] += u.rul[r];
+      count_at_age[r] += 1.0;
+    }
+  }
+  for (std::size_t a = 0; a < count_at_age.size(); ++a) {
+    lib->remaining_at_age_[a] /= count_at_age[a];
+  }
   lib->rows_ = rows;
   return lib;
 }
 
-double SimilarityLibrary::HealthIndicator(std::span<const double> values) const {
+std::size_t SimilarityLibrary::Regime(std::span<const double> values) const {
+  if (regimes_ <= 1) return 0;
+  const std::size_t ns = params_.settings.size();
+  std::size_t best = 0;
+  double best_d = INFINITY;
+  for (std::size_t g = 0; g < regimes_; ++g) {
+    double d = 0.0;
+    for (std::size_t j = 0; j < ns; ++j) {
+      const double x = setting_sd_[j] > 0.0
+                           ? (values[params_.settings[j]] - setting_mean_[j]) / setting_sd_[j]
+                           : 0.0;
+      const double diff = x - centres_[g * ns + j];
+      d += diff * diff;
+    }
+    if (d < best_d) {
+      best_d = d;
+      best = g;
+    }
+  }
+  return best;
+}
+
+void SimilarityLibrary::Features(std::span<const double> values, std::size_t regime,
+                                 std::span<const double> history, std::span<double> out) const {
+  const std::size_t nk = sensors_.size();
+  for (std::size_t i = 0; i < nk; ++i) {
+    const double sd = regime_sd_[regime * nk + i];
+    out[i] = sd > 0.0 ? (values[sensors_[i]] - regime_mean_[regime * nk + i]) / sd : 0.0;
+  }
+  for (std::size_t g = nk; g < out.size(); ++g) out[g] = history[g - nk];
+}
+
+double SimilarityLibrary::HealthIndicator(std::span<const double> values, std::size_t regime,
+                                          std::span<const double> history,
+                                          std::span<double> features) const {
+  Features(values, regime, history, features);
   double h = bias_;
-  for (std::size_t i = 0; i < weights_.size(); ++i) h += weights_[i] * values[i];
+  for (std::size_t i = 0; i < weights_.size(); ++i) h += weights_[i] * features[i];
   return h;
+}
+
+double SimilarityLibrary::HealthIndicator(std::span<const double> values) const {
+  const std::size_t regime = Regime(values);
+  std::vector<double> history(regimes_, 0.0);
+  history[regime] = 1.0;
+  std::vector<double> features(weights_.size());
+  return HealthIndicator(values, regime, history, features);
 }
 
 SimilarityModel::SimilarityModel(std::shared_ptr<const SimilarityLibrary> library)
     : lib_(std::move(library)),
       lambda_(lib_->params().memory > 0 ? 1.0 - 1.0 / lib_->params().memory : 1.0),
       dist_(lib_->rows(), 0.0),
+      history_(lib_->params().regime_history > 0 ? lib_->regimes() : 0, 0.0),
+      features_(lib_->feature_count(), 0.0),
       ring_t_(static_cast<std::size_t>(std::max(lib_->params().trend_window, 2)), NAN),
       ring_h_(ring_t_.size(), NAN) {}
 
 std::size_t SimilarityModel::state_bytes() const {
-  return sizeof(*this) + (dist_.capacity() + ring_t_.capacity() + ring_h_.capacity()) *
+  return sizeof(*this) + (dist_.capacity() + ring_t_.capacity() + ring_h_.capacity() +
+                          history_.capacity() + features_.capacity()) *
                              sizeof(double);
 }
 
@@ -142,7 +477,12 @@ HealthEstimate SimilarityModel::Update(double t, std::span<const double> values)
     if (!std::isfinite(v)) return last_;
   }
   const SimilarityParams& p = lib_->params();
-  const double x = lib_->HealthIndicator(values);
+  const std::size_t regime = lib_->Regime(values);
+  if (!history_.empty()) {
+    UpdateHistory(history_, regime,
+                  samples_ == 0 ? 1.0 : 2.0 / (static_cast<double>(p.regime_history) + 1.0));
+  }
+  const double x = lib_->HealthIndicator(values, regime, history_, features_);
   // Shift every alignment by one row and add the new squared difference.
   std::size_t base = 0;
   for (const auto& u : lib_->units()) {
@@ -213,8 +553,13 @@ double SimilarityModel::EstimateRul() const {
   std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(k),
                     candidates.end());
   std::vector<double> ruls(k);
+  // Beyond rul_cap a healthy asset's remaining life is not observable: the cap, or the age prior
+  // (the library's mean remaining life at this asset's age) when that is larger.
+  const double beyond =
+      p.age_beyond_cap ? std::max(p.rul_cap, lib_->RemainingAtAge(samples_)) : p.rul_cap;
   for (std::size_t i = 0; i < k; ++i) {
-    ruls[i] = p.rul_cap > 0.0 ? std::min(candidates[i].second, p.rul_cap) : candidates[i].second;
+    ruls[i] = candidates[i].second;
+    if (p.rul_cap > 0.0 && ruls[i] > p.rul_cap) ruls[i] = beyond;
   }
   if (p.median) {
     std::sort(ruls.begin(), ruls.end());
@@ -261,6 +606,39 @@ const TableSpec& Spec() {
                   .description = "The library columns matching the rule's series, in rule order. "
                                  "Defaults to the series' own names.",
                   .example = "[\"s2\", \"s3\"]"},
+          KeySpec{.name = "settings",
+                  .type = ValueType::kStringList,
+                  .description = "Series of the rule that are operating settings (e.g. altitude, "
+                                 "Mach number, throttle), not sensors. Operating regimes are "
+                                 "found by k-means on them over the library, and every sensor is "
+                                 "normalised by its mean and standard deviation in the sample's "
+                                 "regime before the health indicator. Empty: one regime.",
+                  .example = "[\"os1\", \"os2\", \"os3\"]"},
+          KeySpec{.name = "regimes",
+                  .type = ValueType::kInt,
+                  .default_value = std::int64_t{0},
+                  .description = "Number of operating regimes (k-means clusters of the "
+                                 "standardised settings). 0: the fewest, up to 10, that explain "
+                                 "99.9% of the settings' variance, or one if none does.",
+                  .min = 0,
+                  .max = 64},
+          KeySpec{.name = "min_separation",
+                  .type = ValueType::kFloat,
+                  .default_value = 0.0,
+                  .description = "Drops a sensor whose per-regime normalised mean differs "
+                                 "between the library's healthy and failed rows by less than "
+                                 "this many within-regime standard deviations. Sensors constant "
+                                 "within every regime are always dropped.",
+                  .min = 0.0,
+                  .max = 100.0},
+          KeySpec{.name = "regime_history",
+                  .type = ValueType::kInt,
+                  .default_value = std::int64_t{0},
+                  .description = "Span, in samples, of an exponential moving average of the "
+                                 "regime each sample ran in; the regimes' shares are added as "
+                                 "health-indicator inputs. 0: not used.",
+                  .min = 0,
+                  .max = 100000},
           KeySpec{.name = "healthy_fraction",
                   .type = ValueType::kFloat,
                   .default_value = 0.1,
@@ -308,6 +686,14 @@ const TableSpec& Spec() {
                                  "healthy asset's life cannot be told apart beyond it). 0: no "
                                  "cap.",
                   .min = 0.0},
+          KeySpec{.name = "beyond_cap",
+                  .type = ValueType::kString,
+                  .default_value = std::string("cap"),
+                  .description = "What a neighbour's remaining life beyond rul_cap becomes: "
+                                 "\"cap\" (rul_cap) or \"age\" (the larger of rul_cap and "
+                                 "the mean remaining life of the library units that reached the "
+                                 "asset's age, in samples).",
+                  .choices = {"cap", "age"}},
           KeySpec{.name = "min_samples",
                   .type = ValueType::kInt,
                   .default_value = std::int64_t{10},
@@ -351,9 +737,13 @@ SimilarityParams ParamsOf(const config::Section& s) {
   p.neighbours = static_cast<int>(s.GetInt("neighbours"));
   p.median = s.GetString("combine") == "median";
   p.rul_cap = s.GetFloat("rul_cap");
+  p.age_beyond_cap = s.GetString("beyond_cap") == "age";
   p.min_samples = static_cast<int>(s.GetInt("min_samples"));
   p.health_smoothing = static_cast<int>(s.GetInt("health_smoothing"));
   p.trend_window = static_cast<int>(s.GetInt("trend_window"));
+  p.regimes = static_cast<int>(s.GetInt("regimes"));
+  p.min_separation = s.GetFloat("min_separation");
+  p.regime_history = static_cast<int>(s.GetInt("regime_history"));
   return p;
 }
 
@@ -380,6 +770,31 @@ Factory Prepare(const config::Section& s, const std::vector<std::string>& series
                "set `columns` to the library columns of the rule's series, in rule order");
     return nullptr;
   }
+  // Settings: names of the rule's series (or of `columns` when the names are unknown).
+  SimilarityParams params = ParamsOf(s);
+  if (s.Has("settings")) {
+    const std::vector<std::string>& names = series.empty() ? opts.columns : series;
+    bool ok = true;
+    for (const auto& name : s.GetStringList("settings")) {
+      const auto it = std::find(names.begin(), names.end(), name);
+      const auto index = static_cast<std::size_t>(it - names.begin());
+      if (it == names.end()) {
+        s.AddError(errors, "settings", "\"" + name + "\" is not one of the rule's series");
+        ok = false;
+      } else if (std::find(params.settings.begin(), params.settings.end(), index) !=
+                 params.settings.end()) {
+        s.AddError(errors, "settings", "\"" + name + "\" is named twice");
+        ok = false;
+      } else {
+        params.settings.push_back(index);
+      }
+    }
+    if (ok && params.settings.size() == arity) {
+      s.AddError(errors, "settings", "every series is a setting; the rule needs sensors too");
+      ok = false;
+    }
+    if (!ok) return nullptr;
+  }
   const std::string path = ResolvePath(base_dir, s.GetString("library"));
   if (!std::ifstream(path)) {
     s.AddError(errors, "library",
@@ -389,7 +804,7 @@ Factory Prepare(const config::Section& s, const std::vector<std::string>& series
   auto library = LoadReferenceLibrary(path, opts, errors);
   if (!library) return nullptr;
   std::string error;
-  auto shared = SimilarityLibrary::Build(*library, ParamsOf(s), &error);
+  auto shared = SimilarityLibrary::Build(*library, params, &error);
   if (!shared) {
     s.AddError(errors, "library", path + ": " + error);
     return nullptr;

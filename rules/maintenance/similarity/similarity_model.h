@@ -1,11 +1,15 @@
 // Similarity-based prognostics (Wang, Yu, Siegel, Lee, PHM 2008), streaming.
 //
 // Shared part (SimilarityLibrary, built once from a ReferenceLibrary of run-to-failure
-// trajectories): a linear health-indicator regression, fitted on the library (each unit's first
-// `healthy_fraction` of life labelled 1, its last `failed_fraction` labelled 0), and every
-// library unit's smoothed health-indicator trajectory with its remaining time at each row.
+// trajectories): operating regimes found by k-means on the library's setting columns (if the
+// rule names any), each sensor's mean and standard deviation per regime, a linear
+// health-indicator regression on the per-regime normalised sensors, fitted on the library (each
+// unit's first `healthy_fraction` of life labelled 1, its last `failed_fraction` labelled 0),
+// and every library unit's smoothed health-indicator trajectory with its remaining time at each
+// row.
 //
-// Per asset (SimilarityModel): each sample is mapped to a health indicator; for every library
+// Per asset (SimilarityModel): each sample is assigned to the nearest regime, its sensors are
+// normalised with that regime's statistics and mapped to a health indicator; for every library
 // row e the model keeps the (optionally exponentially forgetting) sum of squared differences
 // between the asset's history and the library trajectory aligned so that the newest sample sits
 // on row e. Each library unit's best alignment gives a RUL candidate (that unit's remaining time
@@ -31,16 +35,21 @@
 namespace pn::rules {
 
 struct SimilarityParams {
-  double healthy_fraction = 0.1;  // first part of each library life labelled health 1
-  double failed_fraction = 0.1;   // last part labelled health 0
-  int library_smoothing = 15;     // centred moving-average window of library trajectories
-  int memory = 0;                 // forgetting horizon in samples; 0 = whole history
-  int neighbours = 10;            // library units combined
-  bool median = true;             // combine by median (else mean)
-  double rul_cap = 0.0;           // clip each candidate RUL to this; 0 = no cap
-  int min_samples = 10;           // no RUL before this many samples
-  int health_smoothing = 10;      // EWMA span of the emitted health
-  int trend_window = 30;          // samples in the trend's least-squares slope
+  std::vector<std::size_t> settings;  // indexes (in rule order) of operating-setting series
+  int regimes = 0;                    // operating regimes; 0 = chosen automatically
+  double min_separation = 0.0;        // drop sensors separating healthy from failed rows less
+  int regime_history = 0;             // EWMA span of the regime-occupancy features; 0 = none
+  double healthy_fraction = 0.1;      // first part of each library life labelled health 1
+  double failed_fraction = 0.1;       // last part labelled health 0
+  int library_smoothing = 15;         // centred moving-average window of library trajectories
+  int memory = 0;                     // forgetting horizon in samples; 0 = whole history
+  int neighbours = 10;                // library units combined
+  bool median = true;                 // combine by median (else mean)
+  double rul_cap = 0.0;               // clip each candidate RUL to this; 0 = no cap
+  bool age_beyond_cap = false;        // a candidate beyond rul_cap becomes the age prior
+  int min_samples = 10;               // no RUL before this many samples
+  int health_smoothing = 10;          // EWMA span of the emitted health
+  int trend_window = 30;              // samples in the trend's least-squares slope
 };
 
 class SimilarityLibrary {
@@ -56,23 +65,55 @@ class SimilarityLibrary {
                                                         const SimilarityParams& params,
                                                         std::string* error);
 
-  // The unsmoothed health indicator of one sample. REQUIRES: values.size() == arity().
+  // The operating regime (0..regimes()-1) of a sample: the nearest regime centre in
+  // standardised setting space; 0 when there is one regime. REQUIRES: values.size() == arity().
+  std::size_t Regime(std::span<const double> values) const;
+
+  // The health indicator of one sample of `regime`, given the regime-occupancy history
+  // (regimes() values; ignored unless params().regime_history > 0). `features` is scratch of
+  // feature_count() values. REQUIRES: values.size() == arity().
+  double HealthIndicator(std::span<const double> values, std::size_t regime,
+                         std::span<const double> history, std::span<double> features) const;
+  // The unsmoothed health indicator of one sample with no history (its own regime only).
   double HealthIndicator(std::span<const double> values) const;
 
-  std::size_t arity() const { return mean_.size(); }
+  std::size_t arity() const { return arity_; }
   std::size_t rows() const { return rows_; }
+  std::size_t regimes() const { return regimes_; }
+  // Indexes (rule order) of the sensors the health indicator uses: not settings, not constant
+  // within every regime, separating healthy from failed rows by at least min_separation.
+  const std::vector<std::size_t>& sensors() const { return sensors_; }
+  std::size_t feature_count() const { return weights_.size(); }
   const std::vector<Unit>& units() const { return units_; }
+  // Mean remaining life, over the library units that lived at least `age` samples, after their
+  // age-th row; 0 when none did. REQUIRES: age >= 1.
+  double RemainingAtAge(std::size_t age) const {
+    return age <= remaining_at_age_.size() ? remaining_at_age_[age - 1] : 0.0;
+  }
   const SimilarityParams& params() const { return params_; }
-  // Regression coefficients on the raw (unstandardised) values, and the intercept.
+  // Regression coefficients on the features (the per-regime normalised sensors, then the
+  // regime-occupancy history if enabled), and the intercept.
   const std::vector<double>& weights() const { return weights_; }
   double bias() const { return bias_; }
 
  private:
+  // Writes the features of one sample into `out` (feature_count() values).
+  void Features(std::span<const double> values, std::size_t regime, std::span<const double> history,
+                std::span<double> out) const;
+
   SimilarityParams params_;
-  std::vector<double> mean_;
-  std::vector<double> weights_;  // per raw value
+  std::size_t arity_ = 0;
+  std::vector<double> setting_mean_;  // per setting (params_.settings order)
+  std::vector<double> setting_sd_;    // 0: the setting is constant and ignored
+  std::vector<double> centres_;       // regimes_ x settings, standardised
+  std::size_t regimes_ = 1;
+  std::vector<std::size_t> sensors_;  // kept sensors, rule order
+  std::vector<double> regime_mean_;   // regimes_ x sensors_
+  std::vector<double> regime_sd_;     // regimes_ x sensors_; 0: constant there, z = 0
+  std::vector<double> weights_;       // per feature
   double bias_ = 0.0;
   std::vector<Unit> units_;
+  std::vector<double> remaining_at_age_;  // per age in samples (1-based)
   std::size_t rows_ = 0;
 };
 
@@ -91,11 +132,13 @@ class SimilarityModel : public HealthModel {
   double EstimateRul() const;
 
   std::shared_ptr<const SimilarityLibrary> lib_;
-  double lambda_;               // forgetting factor, 1 = none
-  std::vector<double> dist_;    // per library row: weighted sum of squared differences
+  double lambda_;             // forgetting factor, 1 = none
+  std::vector<double> dist_;  // per library row: weighted sum of squared differences
   std::size_t samples_ = 0;
-  double health_ = NAN;         // EWMA of the health indicator
-  std::vector<double> ring_t_;  // last trend_window (t, health) pairs
+  double health_ = NAN;           // EWMA of the health indicator
+  std::vector<double> history_;   // regime-occupancy EWMA (regime_history > 0 only)
+  std::vector<double> features_;  // scratch, feature_count() values
+  std::vector<double> ring_t_;    // last trend_window (t, health) pairs
   std::vector<double> ring_h_;
   std::size_t ring_next_ = 0;
   HealthEstimate last_;
