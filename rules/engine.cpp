@@ -175,6 +175,9 @@ class EngineImpl final : public Engine {
         double v = reading.value;
         double score = s.detector->Update(reading.ts_ns, std::span<const double>(&v, 1));
         rt.summary.Add(score, def.min_score);
+        if (score_observer_ != nullptr) {
+          score_observer_->OnScore(def.name, reading.device, reading.series, reading.ts_ns, score);
+        }
         HandleScore(def, s.alarm, reading.ts_ns, reading.value, score, reading.device,
                     reading.series, out);
       }
@@ -366,6 +369,9 @@ class EngineImpl final : public Engine {
       if (g.detector) {
         double score = g.detector->Update(r.ts_ns, values);
         rt.summary.Add(score, def.min_score);
+        if (score_observer_ != nullptr) {
+          score_observer_->OnScore(def.name, r.device, def.group_series, r.ts_ns, score);
+        }
         HandleScore(def, g.alarm, r.ts_ns, kNaN, score, r.device, def.group_series, out);
       }
     }

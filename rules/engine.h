@@ -84,9 +84,22 @@ class Engine {
 
   virtual std::size_t rule_count() const = 0;
 
+  // Receives every detector score as it is computed (NaN while warming up), for replay's
+  // report. Not owned; null (the default) turns it off at the cost of one branch per score.
+  class ScoreObserver {
+   public:
+    virtual ~ScoreObserver() = default;
+    virtual void OnScore(const std::string& rule, const std::string& device,
+                         const std::string& series, std::int64_t ts_ns, double score) = 0;
+  };
+  void set_score_observer(ScoreObserver* observer) { score_observer_ = observer; }
+
   // Per rule with a detector, what its detector's scores looked like so far (replay prints it
   // so that a user tuning a rule sees at once when it fires on everything).
   virtual std::vector<RuleScoreSummary> ScoreSummaries() const = 0;
+
+ protected:
+  ScoreObserver* score_observer_ = nullptr;
 };
 
 }  // namespace pn::rules

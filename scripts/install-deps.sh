@@ -14,6 +14,8 @@ PACKAGES=(
   libpcre2-dev  # serial driver: regex parser with named groups
   # tests
   doctest-dev python3 sqlite3 mosquitto mosquitto-clients socat
+  # views tested as a person sees them: headless Chromium driven by Selenium
+  chromium chromium-driver python3-selenium
   # deployment tests: systemd-analyze/-sysusers/-tmpfiles (not started in a container),
   # dpkg-shlibdeps for the CPack .deb
   systemd dpkg-dev

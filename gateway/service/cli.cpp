@@ -44,6 +44,15 @@ int RunCli(int argc, char** argv) {
                          "Time column (ISO date-time or a number); default: the first column");
   replay_cmd->add_option("--device-column", replay.device_column,
                          "Column whose value names the device; default: the file's name");
+  replay_cmd->add_option("--report", replay.report,
+                         "Also write a self-contained HTML report (values, scores, events, "
+                         "alarms, labels, per-rule summary) to this file");
+  replay_cmd->add_option("--labels", replay.labels,
+                         "NAB-style labelled windows (JSON: file -> [[start, end], ...]) to shade "
+                         "in the report");
+  replay_cmd->add_option("--label-column", replay.label_column,
+                         "Column of 0/1 labels (not a series): runs of non-zero rows are "
+                         "labelled windows in the report");
 
   std::vector<std::string> test_files;
   auto* test_cmd = app.add_subcommand(

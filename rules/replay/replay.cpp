@@ -14,13 +14,29 @@
 
 #include "gateway/core/record.h"
 #include "rules/engine.h"
+#include "rules/replay/labels.h"
+#include "rules/replay/report.h"
 
 namespace pn::rules {
 namespace {
 
 constexpr std::string_view kUsage =
     "usage: replay --rules FILE.toml [--rules FILE2.toml ...] --csv DATA.csv "
-    "[--time-column NAME] [--device-column NAME]\n";
+    "[--time-column NAME] [--device-column NAME] [--report FILE.html] [--labels FILE.json] "
+    "[--label-column NAME]\n";
+
+// Hands every detector score to the report.
+class ReportScores final : public Engine::ScoreObserver {
+ public:
+  explicit ReportScores(ReplayReport& report) : report_(report) {}
+  void OnScore(const std::string& rule, const std::string& device, const std::string& series,
+               std::int64_t ts_ns, double score) override {
+    report_.AddScore(rule, device, series, ts_ns, score);
+  }
+
+ private:
+  ReplayReport& report_;
+};
 
 std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
@@ -208,7 +224,8 @@ bool ParseReplayArgs(const std::vector<std::string>& args, ReplayOptions& o, std
       return false;
     }
     if (flag != "--rules" && flag != "--csv" && flag != "--time-column" &&
-        flag != "--device-column") {
+        flag != "--device-column" && flag != "--report" && flag != "--labels" &&
+        flag != "--label-column") {
       err << "replay: unknown argument '" << a << "'\n" << kUsage;
       return false;
     }
@@ -223,6 +240,9 @@ bool ParseReplayArgs(const std::vector<std::string>& args, ReplayOptions& o, std
     if (flag == "--csv") o.csv = value;
     if (flag == "--time-column") o.time_column = value;
     if (flag == "--device-column") o.device_column = value;
+    if (flag == "--report") o.report = value;
+    if (flag == "--labels") o.labels = value;
+    if (flag == "--label-column") o.label_column = value;
   }
   if (o.rules_files.empty() || o.csv.empty()) {
     err << "replay: --rules and --csv are required\n" << kUsage;
@@ -332,6 +352,26 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
   if (!o.time_column.empty() && !find_column(o.time_column, time_col)) return kExitDataErr;
   std::size_t device_col = ncols;
   if (!o.device_column.empty() && !find_column(o.device_column, device_col)) return kExitDataErr;
+  std::size_t label_col = ncols;
+  if (!o.label_column.empty() && !find_column(o.label_column, label_col)) return kExitDataErr;
+
+  std::unique_ptr<ReplayReport> report;
+  std::unique_ptr<ReportScores> report_scores;
+  std::vector<LabelWindowText> label_windows;
+  if (!o.report.empty()) {
+    report = std::make_unique<ReplayReport>(true);
+    report_scores = std::make_unique<ReportScores>(*report);
+    engine->set_score_observer(report_scores.get());
+    if (!o.labels.empty()) {
+      auto w = LoadLabelWindows(o.labels, o.csv);
+      if (!w) {
+        err << w.error().message() << '\n';
+        return w.error().code() == Code::kIoError ? kExitNoInput : kExitDataErr;
+      }
+      label_windows = std::move(*w);
+    }
+  }
+  std::int64_t label_start = -1, label_last = 0;  // the open run of the label column
 
   std::string stem = std::filesystem::path(o.csv).stem().string();
   if (stem.empty()) stem = "csv";
@@ -340,7 +380,7 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
   std::vector<std::size_t> series_cols;
   std::vector<Reading> readings;
   for (std::size_t i = 0; i < ncols; ++i) {
-    if (i == time_col || i == device_col) continue;
+    if (i == time_col || i == device_col || i == label_col) continue;
     series_cols.push_back(i);
     Reading r;
     r.series = header[i];
@@ -398,6 +438,16 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
       return kExitDataErr;
     }
 
+    if (report && label_col < ncols) {
+      double lv = 0;
+      const bool on = ParseNumber(fields[label_col], lv) && lv != 0.0;
+      if (on && label_start < 0) label_start = ts_ns;
+      if (!on && label_start >= 0) {
+        report->AddLabel(label_start, label_last);
+        label_start = -1;
+      }
+      if (on) label_last = ts_ns;
+    }
     engine->Tick(ts_ns, events);
     for (std::size_t k = 0; k < series_cols.size(); ++k) {
       Reading& r = readings[k];
@@ -410,9 +460,13 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
       r.value = v;
       r.ts_ns = ts_ns;
       r.quality = Quality::kGood;
+      if (report) report->AddValue(r.device, r.series, ts_ns, v);
       engine->Process(r, events);
     }
-    for (const Event& e : events) AppendEventJson(buf, ts_text, e);
+    for (const Event& e : events) {
+      AppendEventJson(buf, ts_text, e);
+      if (report) report->AddEvent(e);
+    }
     events.clear();
     if (buf.size() > (1 << 16) - 1024) {
       out << buf;
@@ -422,6 +476,37 @@ int RunReplay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
   out << buf;
   out.flush();
   PrintScoreSummaries(engine->ScoreSummaries(), err);
+  if (report) {
+    if (label_start >= 0) report->AddLabel(label_start, label_last);
+    report->set_iso_time(time_kind != TimeKind::kNumber);
+    for (const LabelWindowText& w : label_windows) {
+      auto to_ns = [&](const std::string& when) -> std::optional<std::int64_t> {
+        double num = 0;
+        if (time_kind == TimeKind::kNumber && ParseNumber(when, num)) {
+          return std::llround(num * 1e9);
+        }
+        if (auto ms = ParseIsoTimeMs(when)) return *ms * 1'000'000;
+        return std::nullopt;
+      };
+      const auto a = to_ns(w.start), b = to_ns(w.end);
+      if (!a || !b) {
+        err << o.labels << ": cannot parse the window [" << w.start << ", " << w.end
+            << "] as times of " << o.csv << '\n';
+        return kExitDataErr;
+      }
+      report->AddLabel(*a, *b);
+    }
+    const std::string html = report->Render(
+        "Replay of " + std::filesystem::path(o.csv).filename().string(), engine->ScoreSummaries());
+    std::ofstream f(o.report, std::ios::binary | std::ios::trunc);
+    f << html;
+    f.close();
+    if (!f) {
+      err << o.report << ": cannot write the report: " << std::strerror(errno) << '\n';
+      return kExitCantCreate;
+    }
+    err << "replay: report written to " << o.report << " (" << html.size() << " bytes)\n";
+  }
   if (skipped > 0) {
     err << "replay: " << o.csv << ": " << rows << " rows, " << skipped
         << " non-numeric or empty cells skipped\n";

@@ -11,7 +11,11 @@
 // - reading ts_ns = epoch ms * 1e6 for date-times, number * 1e9 for numeric times;
 // - stdout: one JSON object per event, nothing else: ts (epoch ms, or the time number), device,
 //   series, rule, kind, and as fits value, score, health, rul, severity.
-// Exit codes: 0 ok, 78 rule errors, 66 CSV unreadable, 65 malformed CSV, 64 usage.
+// - `--report FILE` also writes a self-contained HTML report (report.h); `--labels FILE` (NAB
+//   windows JSON) and `--label-column NAME` (0/1 per row) add labelled windows to it.
+// - stderr ends with a summary per rule with a detector (samples, flagged, score histogram).
+// Exit codes: 0 ok, 78 rule errors, 66 CSV or labels unreadable, 65 malformed CSV or labels,
+// 73 report cannot be written, 64 usage.
 //
 // Thread-safety: RunReplay is reentrant (no globals); each call owns its engine.
 #pragma once
@@ -30,12 +34,16 @@ struct ReplayOptions {
   std::string csv;
   std::string time_column;    // empty: the first column
   std::string device_column;  // empty: one device named after the file
+  std::string report;         // non-empty: write the HTML report (report.h) here
+  std::string labels;         // NAB-style windows for the report (labels.h)
+  std::string label_column;   // a 0/1 column for the report's windows; not fed as a series
 };
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitUsage = 64;
 inline constexpr int kExitDataErr = 65;
 inline constexpr int kExitNoInput = 66;
+inline constexpr int kExitCantCreate = 73;
 inline constexpr int kExitConfig = 78;
 
 int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err);
