@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "rules/detectors/common/conformal.h"
+#include "rules/detectors/common/shape_knn.h"
 
 namespace pn::rules {
 namespace {
@@ -124,8 +125,7 @@ class EnsembleDetector final : public Detector {
  public:
   explicit EnsembleDetector(const Options& o)
       : o_(o),
-        cap_(std::max({o.history + o.dim, o.shift_window + o.shift_reference, o.dim + 1})),
-        values_(2 * cap_),
+        shapes_(std::max({o.history + o.dim, o.shift_window + o.shift_reference, o.dim + 1})),
         best_(o.k),
         shape_cal_(o.calibration),
         context_cal_(o.calibration),
@@ -136,7 +136,7 @@ class EnsembleDetector final : public Detector {
   double Update(std::int64_t ts_ns, std::span<const double> values) override {
     const double x = values[0];
     LearnPeriod(ts_ns);
-    Push(x);
+    shapes_.Push(x);
     ++n_;
     double score = 0.0;
     const bool scoring = n_ > o_.warmup;
@@ -145,7 +145,7 @@ class EnsembleDetector final : public Detector {
         score = context_cal_.Rank(ContextNonconformity());
       }
     } else if ((!o_.context || period_known_) && Have() >= 2 * o_.dim + o_.k) {
-      score = shape_cal_.Rank(ShapeNonconformity());
+      score = shape_cal_.Rank(shapes_.KnnNonconformity(o_.dim, o_.history, best_));
     }
     if (o_.shift && Have() >= o_.shift_window + o_.shift_reference) {
       score = std::max(score, shift_cal_.Rank(ShiftNonconformity()));
@@ -154,57 +154,14 @@ class EnsembleDetector final : public Detector {
   }
 
   std::size_t state_bytes() const override {
-    return sizeof(*this) + (values_.capacity() + best_.capacity()) * sizeof(double) +
+    return sizeof(*this) + shapes_.bytes() + best_.capacity() * sizeof(double) +
            shape_cal_.bytes() + context_cal_.bytes() + shift_cal_.bytes() +
            intervals_.capacity() * sizeof(std::int64_t);
   }
 
  private:
-  std::size_t Have() const { return static_cast<std::size_t>(std::min<std::int64_t>(n_, cap_)); }
-
-  // Mirrored ring: values_[p] == values_[p + cap_], so every run of samples is contiguous.
-  void Push(double x) {
-    values_[head_] = x;
-    values_[head_ + cap_] = x;
-    head_ = (head_ + 1) % cap_;
-  }
-  // Pointer to the `len` samples that end `ago` samples before the newest (ago = 0: newest).
-  // REQUIRES: ago + len <= Have().
-  const double* Run(std::size_t ago, std::size_t len) const {
-    return &values_[(head_ + 2 * cap_ - ago - len) % cap_];
-  }
-
-  double Distance(const double* a, const double* b) const {
-    double d = 0.0;
-    for (std::size_t i = 0; i < o_.dim; ++i) {
-      const double e = a[i] - b[i];
-      d += e * e;
-    }
-    return d;
-  }
-
-  // Sum of the k smallest squared distances of the newest shape to the earlier shapes that do
-  // not overlap it (KNN-CAD, Burnaev & Ishimtsev 2016).
-  double ShapeNonconformity() {
-    const std::size_t have = Have();
-    const std::size_t last = std::min(have - o_.dim, o_.history);
-    const double* cur = Run(0, o_.dim);
-    std::fill(best_.begin(), best_.end(), std::numeric_limits<double>::infinity());
-    for (std::size_t j = o_.dim; j <= last; ++j) {
-      const double d = Distance(cur, Run(j, o_.dim));
-      if (d < best_[o_.k - 1]) {
-        std::size_t p = o_.k - 1;
-        while (p > 0 && best_[p - 1] > d) {
-          best_[p] = best_[p - 1];
-          --p;
-        }
-        best_[p] = d;
-      }
-    }
-    double sum = 0.0;
-    for (double d : best_) sum += std::isfinite(d) ? d : 0.0;
-    return sum;
-  }
+  std::size_t Have() const { return shapes_.held(); }
+  const double* Run(std::size_t ago, std::size_t len) const { return shapes_.Run(ago, len); }
 
   // Smallest squared distance of the newest shape to the shapes that ended at the same time of
   // day (within context_slack samples) on each earlier day still held.
@@ -216,7 +173,7 @@ class EnsembleDetector final : public Detector {
       for (std::size_t s = 0; s <= 2 * slack_; ++s) {
         const std::size_t ago = c * period_ + s - slack_;
         if (ago < o_.dim) continue;  // overlaps the current shape: a trivial match
-        best = std::min(best, Distance(cur, Run(ago, o_.dim)));
+        best = std::min(best, detail::ShapeHistory::Distance(cur, Run(ago, o_.dim), o_.dim));
       }
     }
     return std::isfinite(best) ? best : 0.0;
@@ -268,30 +225,15 @@ class EnsembleDetector final : public Detector {
       // Grow the ring so that up to three days (at least one) fit.
       const std::size_t need =
           std::min<std::size_t>(kMaxContextRing, 3 * period_ + o_.dim + slack_);
-      if (need > cap_) Resize(need);
+      shapes_.Grow(need);
       shape_cal_ = detail::ConformalRanker(1);  // the shape component is not used
     } else {
       context_cal_ = detail::ConformalRanker(1);
     }
   }
 
-  // Re-lays the ring with a larger capacity, keeping the samples held.
-  void Resize(std::size_t cap) {
-    const std::size_t have = Have();
-    std::vector<double> v(2 * cap);
-    for (std::size_t i = 0; i < have; ++i) {
-      const double x = *Run(have - 1 - i, 1);
-      v[i] = x;
-      v[i + cap] = x;
-    }
-    values_ = std::move(v);
-    cap_ = cap;
-    head_ = have % cap_;
-  }
-
   Options o_;
-  std::size_t cap_;
-  std::vector<double> values_;
+  detail::ShapeHistory shapes_;
   std::vector<double> best_;
   detail::ConformalRanker shape_cal_;
   detail::ConformalRanker context_cal_;
@@ -301,7 +243,6 @@ class EnsembleDetector final : public Detector {
   bool period_known_ = false;
   std::size_t period_ = 0;  // samples per day; 0 while unknown or unusable
   std::size_t slack_ = 0;   // samples either side of the same time of day
-  std::size_t head_ = 0;
   std::int64_t n_ = 0;
 };
 

@@ -5,6 +5,9 @@
 #include <limits>
 #include <vector>
 
+#include "rules/detectors/common/conformal.h"
+#include "rules/detectors/common/shape_knn.h"
+
 namespace pn::rules {
 namespace {
 
@@ -53,73 +56,32 @@ class KnnDetector final : public Detector {
   KnnDetector(std::size_t dim, std::size_t k, std::size_t history, std::size_t calibration,
               std::int64_t warmup)
       : dim_(dim),
-        k_(k),
-        cap_(history + dim),
-        values_(2 * cap_),
-        cal_(calibration),
+        history_(history),
+        shapes_(history + dim),
         best_(k),
+        cal_(calibration),
         warmup_(std::max<std::int64_t>(warmup, static_cast<std::int64_t>(2 * dim + k + 10))) {}
 
   double Update(std::int64_t /*ts_ns*/, std::span<const double> values) override {
-    // Mirrored ring: values_[p] == values_[p + cap_], so every shape is contiguous.
-    values_[head_] = values[0];
-    values_[head_ + cap_] = values[0];
-    head_ = (head_ + 1) % cap_;
+    shapes_.Push(values[0]);
     ++n_;
-    double score = std::numeric_limits<double>::quiet_NaN();
-    const std::size_t have = static_cast<std::size_t>(std::min<std::int64_t>(n_, cap_));
-    if (have < 2 * dim_ + k_) return score;
-    const std::size_t shapes = have - dim_;  // previous complete shapes
-    // Shapes overlapping the current one (j < dim) are trivial matches of a smooth series:
-    // they would make the score measure the local slope, not how usual the shape is.
-    // The current shape ends at head_ - 1: it starts at head_ - dim_ (mod cap_).
-    const double* cur = &values_[(head_ + cap_ - dim_) % cap_];
-    std::fill(best_.begin(), best_.end(), std::numeric_limits<double>::infinity());
-    for (std::size_t j = dim_; j <= shapes; ++j) {
-      const double* past = &values_[(head_ + cap_ - dim_ - j) % cap_];
-      double d = 0.0;
-      for (std::size_t i = 0; i < dim_; ++i) {
-        const double e = cur[i] - past[i];
-        d += e * e;
-      }
-      if (d < best_[k_ - 1]) {  // insert into the sorted k best
-        std::size_t p = k_ - 1;
-        while (p > 0 && best_[p - 1] > d) {
-          best_[p] = best_[p - 1];
-          --p;
-        }
-        best_[p] = d;
-      }
-    }
-    double ncm = 0.0;
-    for (double d : best_) ncm += d;
-    if (n_ > warmup_) {
-      const std::size_t m = std::min(cal_count_, cal_.size());
-      std::size_t below = 0;
-      for (std::size_t i = 0; i < m; ++i) below += cal_[i] < ncm ? 1 : 0;
-      score = static_cast<double>(below) / static_cast<double>(m);
-    }
-    cal_[cal_count_ % cal_.size()] = ncm;
-    ++cal_count_;
-    return score;
+    if (shapes_.held() < 2 * dim_ + best_.size()) return std::numeric_limits<double>::quiet_NaN();
+    const double score = cal_.Rank(shapes_.KnnNonconformity(dim_, history_, best_));
+    return n_ > warmup_ ? score : std::numeric_limits<double>::quiet_NaN();
   }
 
   std::size_t state_bytes() const override {
-    return sizeof(*this) +
-           (values_.capacity() + cal_.capacity() + best_.capacity()) * sizeof(double);
+    return sizeof(*this) + shapes_.bytes() + best_.capacity() * sizeof(double) + cal_.bytes();
   }
 
  private:
   std::size_t dim_;
-  std::size_t k_;
-  std::size_t cap_;
-  std::vector<double> values_;
-  std::vector<double> cal_;
+  std::size_t history_;
+  detail::ShapeHistory shapes_;
   std::vector<double> best_;
+  detail::ConformalRanker cal_;
   std::int64_t warmup_;
-  std::size_t head_ = 0;
   std::int64_t n_ = 0;
-  std::size_t cal_count_ = 0;
 };
 
 }  // namespace

@@ -4,7 +4,7 @@
 // fraction of the last `calibration` nonconformities that were smaller (a conformal p-value, so
 // the score of normal data is uniform on 0..1 and min_score = 0.99 flags about 1% of it).
 // Sees changes of shape (a missing daily peak, a flat segment, a new rhythm), not only of level.
-// Bounded memory, 8 * (2 * (history + dim) + calibration) bytes; O(history * dim) per sample.
+// Bounded memory, 16 * (history + dim) + 4 * calibration bytes; O(history * dim) per sample.
 #pragma once
 
 #include "rules/detectors/detector.h"

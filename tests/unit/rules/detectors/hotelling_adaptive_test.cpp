@@ -14,6 +14,7 @@
 #include "gateway/config/schema.h"
 #include "gateway/config/toml_tree.h"
 #include "rules/detectors/detector.h"
+#include "tests/unit/rules/detectors/detector_test_util.h"
 
 namespace pn::rules {
 namespace {
@@ -22,17 +23,7 @@ constexpr std::size_t kD = 3;
 constexpr double kFlag = 0.9999;  // the adapt_level used by every test
 
 std::unique_ptr<Detector> MakeHotelling(const std::string& body) {
-  const DetectorType* t = FindDetectorType("hotelling");
-  REQUIRE(t != nullptr);
-  auto doc = config::ParseString("[d]\n" + body, "test.toml");
-  REQUIRE(doc.has_value());
-  const config::Node* node = doc->root.Find("d");
-  config::ErrorList errors;
-  config::Validate(*node, *t->spec, "d", "test.toml", errors, {"type", "min_score"});
-  REQUIRE_MESSAGE(errors.empty(), errors.ToString());
-  auto d = t->create(config::Section(node, t->spec, "d", "test.toml"), kD);
-  REQUIRE(d != nullptr);
-  return d;
+  return Make("hotelling", body, kD);
 }
 
 // Three correlated sensors around means 10, 20, 30 with unit noise (x1 follows x0 at 0.8).

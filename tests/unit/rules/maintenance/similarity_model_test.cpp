@@ -5,37 +5,22 @@
 #include <cmath>
 
 #include "gateway/config/toml_tree.h"
+#include "similarity_test_util.h"
 #include "synthetic.h"
 
 namespace pn::rules {
 namespace {
 
-using Factory = std::function<std::unique_ptr<HealthModel>()>;
+using testing::Factory;
 
 const std::vector<std::string> kSeries = {"s1", "s2", "s3"};
 
-// Parses a [rule.health] body, validates it against the similarity spec and prepares it.
-struct Prepared {
-  config::ErrorList errors;
-  Factory factory;
-};
+using testing::LibraryKey;
+using testing::Prepared;
 
 Prepared Prepare(const std::string& body, const std::vector<std::string>& series = kSeries) {
-  Prepared out;
-  const HealthModelType* type = FindHealthModelType("similarity");
-  REQUIRE(type != nullptr);
-  auto doc = config::ParseString(body, "rules.toml");
-  REQUIRE(doc.has_value());
-  config::Validate(doc->root, *type->spec, "rule.health", "rules.toml", out.errors, {"method"});
-  if (!out.errors.empty()) return out;
-  config::Section section(&doc->root, type->spec, "rule.health", "rules.toml");
-  type->check(section, out.errors);
-  if (!out.errors.empty()) return out;
-  out.factory = type->prepare_named(section, series, "", out.errors);
-  return out;
+  return testing::PrepareSimilarity(body, series);
 }
-
-std::string LibraryKey(const std::string& path) { return "library = \"" + path + "\"\n"; }
 
 // Runs a fresh synthetic unit (not in the library) of the given life through a model and
 // returns the estimate after every sample.
@@ -117,8 +102,8 @@ TEST_CASE("similarity: non-finite values leave the state unchanged") {
 }
 
 TEST_CASE("similarity: library errors name the CSV's file:line") {
-  const std::string bad = testing::WriteFile("pn_sim_bad.csv",
-                                             "unit,cycle,s1,s2,s3\n1,1,1,2,3\n1,2,1,oops,3\n");
+  const std::string bad =
+      testing::WriteFile("pn_sim_bad.csv", "unit,cycle,s1,s2,s3\n1,1,1,2,3\n1,2,1,oops,3\n");
   Prepared p = Prepare(LibraryKey(bad));
   CHECK(p.factory == nullptr);
   CHECK(p.errors.ToString().find(bad + ":3:") != std::string::npos);
@@ -128,9 +113,9 @@ TEST_CASE("similarity: an unreadable library is reported at the rule's library k
   Prepared p = Prepare("\n" + LibraryKey("no/such/library.csv"));
   CHECK(p.factory == nullptr);
   INFO(p.errors.ToString());
-  CHECK(p.errors.ToString().find(
-            "rules.toml:2:1: rule.health.library: cannot read reference library "
-            "'no/such/library.csv'") != std::string::npos);
+  CHECK(
+      p.errors.ToString().find("rules.toml:2:1: rule.health.library: cannot read reference library "
+                               "'no/such/library.csv'") != std::string::npos);
 }
 
 TEST_CASE("similarity spec: unknown keys, bad types and out-of-range values are errors") {
@@ -141,8 +126,7 @@ TEST_CASE("similarity spec: unknown keys, bad types and out-of-range values are 
   CHECK(text.find("rule.health.neighbors: unknown key (did you mean 'neighbours'?)") !=
         std::string::npos);
   CHECK(text.find("rule.health.memory: expected an integer") != std::string::npos);
-  CHECK(text.find("rule.health.healthy_fraction: value 0.9 is out of range") !=
-        std::string::npos);
+  CHECK(text.find("rule.health.healthy_fraction: value 0.9 is out of range") != std::string::npos);
   CHECK(text.find("rule.health.combine: \"mode\" is not one of the allowed values") !=
         std::string::npos);
   CHECK(p.errors.size() == 4);
@@ -167,11 +151,9 @@ TEST_CASE("similarity: columns map the rule's series to library columns, and mus
   CHECK(renamed.factory != nullptr);
   Prepared wrong = Prepare(LibraryKey(lib) + "columns = [\"s1\", \"s2\"]\n");
   CHECK(wrong.errors.ToString().find(
-            "rule.health.columns: names 2 columns but the rule has 3 series") !=
-        std::string::npos);
+            "rule.health.columns: names 2 columns but the rule has 3 series") != std::string::npos);
   Prepared absent = Prepare(LibraryKey(lib), {"s1", "s2", "s9"});
-  CHECK(absent.errors.ToString().find("reference library has no column 's9'") !=
-        std::string::npos);
+  CHECK(absent.errors.ToString().find("reference library has no column 's9'") != std::string::npos);
 }
 
 TEST_CASE("similarity: prepare without series names needs columns") {
@@ -184,8 +166,8 @@ TEST_CASE("similarity: prepare without series names needs columns") {
   config::ErrorList errors;
   CHECK(type->prepare(section, 3, "", errors) == nullptr);
   CHECK(errors.ToString().find("set `columns`") != std::string::npos);
-  auto doc2 = config::ParseString(LibraryKey(lib) + "columns = [\"s1\", \"s2\", \"s3\"]\n",
-                                  "rules.toml");
+  auto doc2 =
+      config::ParseString(LibraryKey(lib) + "columns = [\"s1\", \"s2\", \"s3\"]\n", "rules.toml");
   REQUIRE(doc2.has_value());
   config::Section section2(&doc2->root, type->spec, "rule.health", "rules.toml");
   config::ErrorList errors2;

@@ -6,36 +6,22 @@
 
 #include "gateway/config/toml_tree.h"
 #include "rules/maintenance/similarity/similarity_model.h"
+#include "similarity_test_util.h"
 #include "synthetic.h"
 
 namespace pn::rules {
 namespace {
 
-using Factory = std::function<std::unique_ptr<HealthModel>()>;
+using testing::Factory;
 
 const std::vector<std::string> kRegimeSeries = {"os1", "s1", "s2", "s3"};
 
-struct Prepared {
-  config::ErrorList errors;
-  Factory factory;
-};
+using testing::LibraryKey;
+using testing::Prepared;
 
 Prepared Prepare(const std::string& body, const std::vector<std::string>& series) {
-  Prepared out;
-  const HealthModelType* type = FindHealthModelType("similarity");
-  REQUIRE(type != nullptr);
-  auto doc = config::ParseString(body, "rules.toml");
-  REQUIRE(doc.has_value());
-  config::Validate(doc->root, *type->spec, "rule.health", "rules.toml", out.errors, {"method"});
-  if (!out.errors.empty()) return out;
-  config::Section section(&doc->root, type->spec, "rule.health", "rules.toml");
-  type->check(section, out.errors);
-  if (!out.errors.empty()) return out;
-  out.factory = type->prepare_named(section, series, "", out.errors);
-  return out;
+  return testing::PrepareSimilarity(body, series);
 }
-
-std::string LibraryKey(const std::string& path) { return "library = \"" + path + "\"\n"; }
 
 // RMSE of the RUL over the last 90 samples of a fresh unit that changes operating regime every
 // 40 cycles (the library's units changed it at random every cycle); `with_setting` feeds os1
