@@ -34,8 +34,8 @@ class ReadingSink {
 
 // Counters a driver keeps for health and metrics. Updated by the driver thread, read by others.
 struct DriverStats {
-  std::atomic<std::uint64_t> readings{0};   // readings delivered
-  std::atomic<std::uint64_t> errors{0};     // failed polls, bad lines, bad payloads
+  std::atomic<std::uint64_t> readings{0};  // readings delivered
+  std::atomic<std::uint64_t> errors{0};    // failed polls, bad lines, bad payloads
   std::atomic<std::int64_t> last_success_ns{0};
   std::atomic<std::int64_t> heartbeat_ns{0};  // monotonic; proves the thread makes progress
 };
@@ -62,9 +62,9 @@ struct DriverContext {
 
 // One entry of the driver registry (drivers/registry.cpp lists them all explicitly).
 struct DriverType {
-  std::string type;                // the `type = "..."` value in [drivers.NAME]
-  std::string summary;             // one line for docs
-  const config::TableSpec* spec;   // the keys of [drivers.NAME], `type` and `enabled` excluded
+  std::string type;               // the `type = "..."` value in [drivers.NAME]
+  std::string summary;            // one line for docs
+  const config::TableSpec* spec;  // the keys of [drivers.NAME], `type` and `enabled` excluded
   // Semantic checks beyond the spec (cross-key rules); appends to errors.
   std::function<void(const config::Section&, config::ErrorList&)> check;
   // Builds a driver from validated settings. Throws nothing; errors come back as Status.

@@ -431,7 +431,8 @@ class EngineImpl final : public Engine {
   std::int64_t next_stale_check_ns_ = 0;  // Tick() has nothing to do before this
   StringMap<DeviceEntry> devices_;
   std::vector<StringMap<std::unique_ptr<DeriveState>>> derive_states_;
-  std::vector<Reading> derived_;  // derived readings not yet taken by TakeDerived()  // per derive, by device
+  std::vector<Reading>
+      derived_;  // derived readings not yet taken by TakeDerived()  // per derive, by device
 };
 
 }  // namespace

@@ -19,8 +19,8 @@ PACKAGES=(
   # deployment tests: systemd-analyze/-sysusers/-tmpfiles (not started in a container),
   # dpkg-shlibdeps for the CPack .deb
   systemd dpkg-dev
-  # sanitizers and fuzzing (clang 14 with libFuzzer)
-  clang-14 libclang-rt-14-dev
+  # sanitizers and fuzzing (clang 14 with libFuzzer); the format check (tests/format_check.sh)
+  clang-14 libclang-rt-14-dev clang-format-14
 )
 
 missing=()

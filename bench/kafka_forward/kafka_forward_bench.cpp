@@ -17,8 +17,8 @@
 //
 // Usage: kafka_forward_bench [--records N] [--reps R]   (defaults: 200000 records, 5 reps)
 #include <librdkafka/rdkafka.h>
-#include <sys/resource.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -56,8 +56,8 @@ double CpuSeconds() {
 }
 
 struct Run {
-  double rate = 0;        // messages/s, wall clock
-  double cpu_us = 0;      // process CPU microseconds per message
+  double rate = 0;    // messages/s, wall clock
+  double cpu_us = 0;  // process CPU microseconds per message
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -97,14 +97,14 @@ Run RunBare(const std::vector<pn::Record>& records, const std::vector<std::strin
   mc.CreateTopic(kTopic, kPartitions, 1);
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [k, v] : std::vector<std::pair<const char*, std::string>>{
-           {"bootstrap.servers", mc.bootstraps()},
-           {"acks", "all"},
-           {"enable.idempotence", "true"},
-           {"compression.codec", "lz4"},
-           {"partitioner", "murmur2_random"},
-           {"socket.nagle.disable", "true"},
-           {"message.timeout.ms", "10000"}}) {
+  for (const auto& [k, v] :
+       std::vector<std::pair<const char*, std::string>>{{"bootstrap.servers", mc.bootstraps()},
+                                                        {"acks", "all"},
+                                                        {"enable.idempotence", "true"},
+                                                        {"compression.codec", "lz4"},
+                                                        {"partitioner", "murmur2_random"},
+                                                        {"socket.nagle.disable", "true"},
+                                                        {"message.timeout.ms", "10000"}}) {
     MockCluster::Set(conf, k, v);
   }
   rd_kafka_conf_set_dr_msg_cb(conf, OnDelivery);
@@ -258,8 +258,9 @@ int main(int argc, char** argv) {
   const double base = med(runs[0], false);
   std::printf("%zu records (~%zu B values), %d reps, 3-broker mock cluster, %d partitions\n\n", n,
               values[0].size(), reps, kPartitions);
-  std::printf("| producer | batch | median msg/s | vs bare streaming | vs bare, same batches | "
-              "median CPU us/msg |\n");
+  std::printf(
+      "| producer | batch | median msg/s | vs bare streaming | vs bare, same batches | "
+      "median CPU us/msg |\n");
   std::printf("|---|---:|---:|---:|---:|---:|\n");
   std::printf("| bare librdkafka, streaming | all, one flush | %.0f | 1.00 | | %.2f |\n", base,
               med(runs[0], true));

@@ -5,6 +5,7 @@
 //
 //   modbus_bench [--rounds N] [--seconds S]
 #include <modbus.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,8 +15,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "drivers/modbus/modbus_driver.h"
 #include "tests/unit/drivers/modbus/peer_process.h"
@@ -83,7 +82,8 @@ Rates RunDriver(int port, double seconds) {
   Clock::time_point t0;
   std::jthread t([&](std::stop_token st) { driver.Run(st, sink); });
   // Warm up: connect and the first scans.
-  while (driver.counters().scans.load() < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (driver.counters().scans.load() < 3)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   values0 = driver.counters().values.load();
   requests0 = driver.counters().requests.load();
   scans0 = driver.counters().scans.load();
@@ -154,11 +154,14 @@ int main(int argc, char** argv) {
   ModbusSettings s;
   s.tags = Map();
   s.limits.max_gap = 10;
-  const Planner planner([&] {
-    std::vector<PlanTag> t;
-    for (const auto& tag : s.tags) t.push_back({tag.unit_id, tag.table, tag.address, tag.count()});
-    return t;
-  }(), s.limits);
+  const Planner planner(
+      [&] {
+        std::vector<PlanTag> t;
+        for (const auto& tag : s.tags)
+          t.push_back({tag.unit_id, tag.table, tag.address, tag.count()});
+        return t;
+      }(),
+      s.limits);
   const std::vector<Block> blocks = planner.PlanAll();
   int registers = 0;
   for (const Block& b : blocks) registers += b.count;
@@ -179,20 +182,24 @@ int main(int argc, char** argv) {
     minimum = minimum && drv.requests_per_scan == static_cast<double>(blocks.size()) &&
               drv.min_requests_per_scan == static_cast<double>(blocks.size());
     drv_readings.push_back(drv.readings_per_s);
-    std::printf("round %d: driver %.0f registers/s (%.0f..%.0f requests/scan, %.0f readings/s), "
-                "bare %.0f registers/s\n",
-                r + 1, drv.values_per_s, drv.min_requests_per_scan, drv.requests_per_scan,
-                drv.readings_per_s, bare.values_per_s);
+    std::printf(
+        "round %d: driver %.0f registers/s (%.0f..%.0f requests/scan, %.0f readings/s), "
+        "bare %.0f registers/s\n",
+        r + 1, drv.values_per_s, drv.min_requests_per_scan, drv.requests_per_scan,
+        drv.readings_per_s, bare.values_per_s);
   }
   const double dv = Median(drv_values), bv = Median(bare_values);
-  std::printf("\n| loop | requests/scan (every scan) | registers read/s (median of %d) | readings/s | vs bare |\n",
-              rounds);
+  std::printf(
+      "\n| loop | requests/scan (every scan) | registers read/s (median of %d) | readings/s | vs "
+      "bare |\n",
+      rounds);
   std::printf("|---|---|---|---|---|\n");
   std::printf("| bare libmodbus, same blocks | %.2f | %.0f | - | 1.00 |\n", Median(bare_reqs), bv);
   std::printf("| modbus driver (plan, decode, deliver) | %.2f | %.0f | %.0f | %.2f |\n",
               Median(drv_reqs), dv, Median(drv_readings), dv / bv);
-  std::printf("\nrequests per scan %s the planner's minimum (%zu); driver/bare = %.2f (target "
-              ">= 0.80)\n",
-              minimum ? "equals" : "DIFFERS FROM", blocks.size(), dv / bv);
+  std::printf(
+      "\nrequests per scan %s the planner's minimum (%zu); driver/bare = %.2f (target "
+      ">= 0.80)\n",
+      minimum ? "equals" : "DIFFERS FROM", blocks.size(), dv / bv);
   return minimum ? 0 : 1;
 }

@@ -5,13 +5,13 @@
 //
 //   mqtt_bare_pub URI READINGS RECORDS_PER_MESSAGE MAX_INFLIGHT [QOS]
 // Prints one line: "messages=N readings=N bytes_per_message=N seconds=S readings_per_s=R".
+#include <mqtt/async_client.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <string>
-
-#include <mqtt/async_client.h>
 
 #include "gateway/core/reading.h"
 #include "gateway/core/record.h"
@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   const int qos = argc > 5 ? std::atoi(argv[5]) : 1;
   const long messages = (readings + per_msg - 1) / per_msg;
   try {
-    mqtt::async_client cli(uri, "pn-bench-bare-pub", static_cast<mqtt::iclient_persistence*>(nullptr));
+    mqtt::async_client cli(uri, "pn-bench-bare-pub",
+                           static_cast<mqtt::iclient_persistence*>(nullptr));
     cli.connect(mqtt::connect_options_builder()
                     .clean_session(true)
                     .max_inflight(static_cast<int>(window))
@@ -67,18 +68,18 @@ int main(int argc, char** argv) {
         inflight.front()->wait();
         inflight.pop_front();
       }
-      inflight.push_back(cli.publish(mqtt::make_message("bench/batch", std::move(payload), qos,
-                                                        false)));
+      inflight.push_back(
+          cli.publish(mqtt::make_message("bench/batch", std::move(payload), qos, false)));
     }
     while (!inflight.empty()) {
       inflight.front()->wait();
       inflight.pop_front();
     }
-    double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("messages=%ld readings=%ld bytes_per_message=%zu seconds=%.3f readings_per_s=%.0f\n",
-                messages, readings, bytes / static_cast<std::size_t>(messages), secs,
-                static_cast<double>(readings) / secs);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf(
+        "messages=%ld readings=%ld bytes_per_message=%zu seconds=%.3f readings_per_s=%.0f\n",
+        messages, readings, bytes / static_cast<std::size_t>(messages), secs,
+        static_cast<double>(readings) / secs);
     cli.disconnect()->wait();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mqtt_bare_pub: %s\n", e.what());

@@ -13,6 +13,7 @@
 //
 // Usage: mqtt_subscribe_bench [messages_per_round=200000] [rounds=5]
 #include <fcntl.h>
+#include <mqtt/async_client.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -21,8 +22,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <mqtt/async_client.h>
 
 #include <algorithm>
 #include <atomic>
@@ -56,14 +55,14 @@ void Pin(pid_t pid, int cpu) {
 
 // Publishes `n` JSON messages to `topic` through `mosquitto_pub -l` (one message per line).
 bool Publish(int port, const std::string& topic, std::size_t n) {
-  const std::string cmd = "mosquitto_pub -h 127.0.0.1 -p " + std::to_string(port) +
-                          " -q 0 -l -t " + topic;
+  const std::string cmd =
+      "mosquitto_pub -h 127.0.0.1 -p " + std::to_string(port) + " -q 0 -l -t " + topic;
   FILE* p = ::popen(cmd.c_str(), "w");
   if (p == nullptr) return false;
   char line[96];
   for (std::size_t i = 0; i < n; ++i) {
-    const int len = std::snprintf(line, sizeof line, "{\"value\": 21.53, \"ts\": %zu}\n",
-                                  1767225600000 + i);
+    const int len =
+        std::snprintf(line, sizeof line, "{\"value\": 21.53, \"ts\": %zu}\n", 1767225600000 + i);
     std::fwrite(line, 1, static_cast<std::size_t>(len), p);
   }
   return ::pclose(p) == 0;
@@ -150,7 +149,10 @@ Rate BareRound(int port, std::size_t n, bool prime_only) {
   std::atomic<std::size_t> count{0};
   cli.set_message_callback(
       [&count](mqtt::const_message_ptr) { count.fetch_add(1, std::memory_order_relaxed); });
-  auto opts = mqtt::connect_options_builder().clean_session(false).mqtt_version(MQTTVERSION_3_1_1).finalize();
+  auto opts = mqtt::connect_options_builder()
+                  .clean_session(false)
+                  .mqtt_version(MQTTVERSION_3_1_1)
+                  .finalize();
   const double c0 = CpuSeconds();
   const auto t0 = Clock::now();
   try {
@@ -213,9 +215,10 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 200 && !CanConnect(port); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
-  std::printf("mqtt_subscribe_bench: %zu JSON messages per round, %d rounds, broker on CPU 1, "
-              "subscriber on CPU 0 (%d CPUs)\n",
-              n, rounds, cpus);
+  std::printf(
+      "mqtt_subscribe_bench: %zu JSON messages per round, %d rounds, broker on CPU 1, "
+      "subscriber on CPU 0 (%d CPUs)\n",
+      n, rounds, cpus);
   BareRound(port, n, true);
   DriverRound(port, n, true);
   std::vector<double> bare, drv, ratio, bare_cpu, drv_cpu;
@@ -223,8 +226,8 @@ int main(int argc, char** argv) {
     Rate b, d;
     for (int k = 0; k < 2; ++k) {
       const bool bare_turn = (k == 0) == (r % 2 == 0);
-      if (!Publish(port, bare_turn ? "bench/bare/dev-1/temperature"
-                                   : "bench/driver/dev-1/temperature",
+      if (!Publish(port,
+                   bare_turn ? "bench/bare/dev-1/temperature" : "bench/driver/dev-1/temperature",
                    n)) {
         std::fprintf(stderr, "mosquitto_pub failed\n");
       }
@@ -234,22 +237,25 @@ int main(int argc, char** argv) {
         d = DriverRound(port, n, false);
       }
     }
-    std::printf("round %d: bare Paho %.0f msg/s (%.0f per CPU s), driver %.0f readings/s (%.0f "
-                "per CPU s), ratio %.2f\n",
-                r + 1, b.wall, b.cpu, d.wall, d.cpu, b.wall > 0 ? d.wall / b.wall : 0);
+    std::printf(
+        "round %d: bare Paho %.0f msg/s (%.0f per CPU s), driver %.0f readings/s (%.0f "
+        "per CPU s), ratio %.2f\n",
+        r + 1, b.wall, b.cpu, d.wall, d.cpu, b.wall > 0 ? d.wall / b.wall : 0);
     bare.push_back(b.wall);
     drv.push_back(d.wall);
     bare_cpu.push_back(b.cpu);
     drv_cpu.push_back(d.cpu);
     ratio.push_back(b.wall > 0 ? d.wall / b.wall : 0);
   }
-  std::printf("median: bare Paho subscriber %.0f msg/s, mqtt driver %.0f readings/s, "
-              "driver/bare %.2f (median of per-round ratios)\n",
-              Median(bare), Median(drv), Median(ratio));
-  std::printf("median per CPU second of the subscriber process: bare %.0f msg, driver %.0f "
-              "readings (%.2f)\n",
-              Median(bare_cpu), Median(drv_cpu),
-              Median(bare_cpu) > 0 ? Median(drv_cpu) / Median(bare_cpu) : 0);
+  std::printf(
+      "median: bare Paho subscriber %.0f msg/s, mqtt driver %.0f readings/s, "
+      "driver/bare %.2f (median of per-round ratios)\n",
+      Median(bare), Median(drv), Median(ratio));
+  std::printf(
+      "median per CPU second of the subscriber process: bare %.0f msg, driver %.0f "
+      "readings (%.2f)\n",
+      Median(bare_cpu), Median(drv_cpu),
+      Median(bare_cpu) > 0 ? Median(drv_cpu) / Median(bare_cpu) : 0);
   ::kill(broker, SIGTERM);
   ::waitpid(broker, nullptr, 0);
   fs::remove_all(dir);

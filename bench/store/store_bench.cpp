@@ -9,6 +9,8 @@
 // reading and acking at the same time (the gateway's shape).
 //
 // Usage: store_bench [--rows N] [--reps R] [--dir DIR]   (defaults: 200000 rows, 7 reps, /tmp)
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 
@@ -23,9 +25,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "gateway/core/reading.h"
 #include "gateway/core/record.h"

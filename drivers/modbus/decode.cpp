@@ -9,8 +9,9 @@ namespace pn::modbus {
 
 namespace {
 
-constexpr std::array<std::string_view, 10> kTypeNames = {
-    "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"};
+constexpr std::array<std::string_view, 10> kTypeNames = {"bool",    "int16", "uint16", "int32",
+                                                         "uint32",  "int64", "uint64", "float32",
+                                                         "float64", "string"};
 constexpr std::array<std::string_view, 4> kOrderNames = {"ABCD", "DCBA", "BADC", "CDAB"};
 constexpr std::array<std::string_view, 4> kTableNames = {"coil", "discrete_input", "holding",
                                                          "input"};

@@ -138,8 +138,7 @@ const TableSpec& BuildSpec() {
                  "The largest run of unused coils or discrete inputs read to join two tags "
                  "into one request."),
           0, kMaxBitsPerRead - 2);
-    Range(AddKey(t, "max_registers_per_read", ValueType::kInt,
-                 std::int64_t{kMaxRegistersPerRead},
+    Range(AddKey(t, "max_registers_per_read", ValueType::kInt, std::int64_t{kMaxRegistersPerRead},
                  "The most registers one request may read; lower it for devices that cannot "
                  "serve 125 (the protocol's limit)."),
           1, kMaxRegistersPerRead);
@@ -226,8 +225,8 @@ void Check(const config::Section& section, config::ErrorList& errors) {
 
   const std::vector<config::Section> tags = section.GetTableArray("tag");
   if (tags.empty()) {
-    section.AddError(errors, "tag", "the register map is empty: add [[" + section.path() +
-                                        ".tag]] tables");
+    section.AddError(errors, "tag",
+                     "the register map is empty: add [[" + section.path() + ".tag]] tables");
   }
   const std::string driver = DriverName(section);
   const int base = static_cast<int>(section.GetInt("address_base"));
@@ -284,7 +283,8 @@ void Check(const config::Section& section, config::ErrorList& errors) {
       const int first = address - base;
       const int last = first + count - 1;
       if (last > 65535) {
-        const std::string what = IsBitTable(table) ? "bit" : (count == 1 ? "register" : "registers");
+        const std::string what =
+            IsBitTable(table) ? "bit" : (count == 1 ? "register" : "registers");
         std::string range = std::to_string(address);
         if (count > 1) range += ".." + std::to_string(last + base);
         tag.AddError(errors, type == DataType::kString ? "length" : "address",
@@ -307,8 +307,7 @@ void Check(const config::Section& section, config::ErrorList& errors) {
   }
 }
 
-ModbusSettings SettingsFromSection(const config::Section& section,
-                                   const std::string& driver_name) {
+ModbusSettings SettingsFromSection(const config::Section& section, const std::string& driver_name) {
   ModbusSettings s;
   s.transport = section.GetString("transport") == "rtu" ? Transport::kRtu : Transport::kTcp;
   s.host = section.GetString("host");

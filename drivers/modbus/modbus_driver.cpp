@@ -11,8 +11,8 @@
 #include <cmath>
 #include <limits>
 #include <stop_token>
-#include <tuple>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 namespace pn::modbus {
@@ -21,9 +21,7 @@ namespace {
 
 constexpr std::int64_t kMsNs = 1'000'000;
 
-bool IsModbusException(int err) {
-  return err >= EMBXILFUN && err <= EMBXGTAR;
-}
+bool IsModbusException(int err) { return err >= EMBXILFUN && err <= EMBXGTAR; }
 
 // Responses that arrived but were wrong: the line needs a flush, and a retry may succeed.
 bool IsGarbled(int err) {
@@ -33,8 +31,7 @@ bool IsGarbled(int err) {
 
 std::string ErrorName(int err) {
   if (IsModbusException(err)) {
-    return "exception " + std::to_string(err - MODBUS_ENOBASE) + " (" + modbus_strerror(err) +
-           ")";
+    return "exception " + std::to_string(err - MODBUS_ENOBASE) + " (" + modbus_strerror(err) + ")";
   }
   return modbus_strerror(err);
 }
@@ -123,8 +120,8 @@ bool ModbusDriver::Connect() {
                    modbus_strerror(errno));
     }
     if (settings_.rs485_rts != "none" &&
-        modbus_rtu_set_rts(ctx, settings_.rs485_rts == "up" ? MODBUS_RTU_RTS_UP
-                                                            : MODBUS_RTU_RTS_DOWN) == -1) {
+        modbus_rtu_set_rts(
+            ctx, settings_.rs485_rts == "up" ? MODBUS_RTU_RTS_UP : MODBUS_RTU_RTS_DOWN) == -1) {
       spdlog::warn("modbus {}: cannot set RTS mode on {}: {}", name_, where,
                    modbus_strerror(errno));
     }
@@ -189,9 +186,8 @@ bool ModbusDriver::WaitUntil(std::stop_token& stop, std::int64_t mono_ns) {
   return false;
 }
 
-void ModbusDriver::EmitGood(const Block& block, const std::uint16_t* regs,
-                            const std::uint8_t* bits, std::int64_t ts,
-                            std::vector<Reading>& out) {
+void ModbusDriver::EmitGood(const Block& block, const std::uint16_t* regs, const std::uint8_t* bits,
+                            std::int64_t ts, std::vector<Reading>& out) {
   for (std::size_t idx : block.tags) {
     const TagSettings& t = settings_.tags[idx];
     const int off = t.address - block.address;
@@ -203,15 +199,15 @@ void ModbusDriver::EmitGood(const Block& block, const std::uint16_t* regs,
       const char* end = text.data() + text.size();
       auto [p, ec] = std::from_chars(text.data(), end, raw);
       if (ec != std::errc() || p != end) {
-        spdlog::debug("modbus {}: string tag {} holds \"{}\", not a number; not delivered",
-                      name_, t.name, text);
+        spdlog::debug("modbus {}: string tag {} holds \"{}\", not a number; not delivered", name_,
+                      t.name, text);
         continue;
       }
     } else {
       raw = DecodeNumber(std::span(regs + off, t.count()), t.type, t.order);
     }
-    out.push_back(Reading{t.device, t.name, Scale(raw, t.scale, t.offset), t.unit,
-                          Quality::kGood, ts});
+    out.push_back(
+        Reading{t.device, t.name, Scale(raw, t.scale, t.offset), t.unit, Quality::kGood, ts});
   }
 }
 
@@ -255,8 +251,7 @@ ModbusDriver::Outcome ModbusDriver::ReadBlock(const Block& block, std::vector<Re
   int last_err = 0;
   for (int attempt = 0; attempt < attempts; ++attempt) {
     if (settings_.inter_request_delay_ms > 0 && last_request_end_ns_ != 0) {
-      const std::int64_t ready =
-          last_request_end_ns_ + settings_.inter_request_delay_ms * kMsNs;
+      const std::int64_t ready = last_request_end_ns_ + settings_.inter_request_delay_ms * kMsNs;
       const std::int64_t left = ready - clock_->MonotonicNs();
       if (left > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(left));
     }
@@ -308,8 +303,8 @@ ModbusDriver::Outcome ModbusDriver::ReadBlock(const Block& block, std::vector<Re
       }
       if (last_err == EMBXSBUSY || last_err == EMBXACK) continue;  // worth another try
       // Warn once per block and exception; a map error repeats on every poll.
-      const auto key = std::make_tuple(block.unit_id, static_cast<int>(block.table),
-                                       block.address, last_err);
+      const auto key =
+          std::make_tuple(block.unit_id, static_cast<int>(block.table), block.address, last_err);
       if (exceptions_logged_.insert(key).second) {
         spdlog::warn("modbus {}: {}: {}", name_, Describe(block), ErrorName(last_err));
       }
@@ -330,7 +325,8 @@ ModbusDriver::Outcome ModbusDriver::ReadBlock(const Block& block, std::vector<Re
       continue;
     }
     // Anything else is the connection itself (reset, refused, closed, device gone).
-    if (!stopping_.load()) spdlog::warn("modbus {}: {}: {}; reconnecting", name_, Describe(block), ErrorName(last_err));
+    if (!stopping_.load())
+      spdlog::warn("modbus {}: {}: {}; reconnecting", name_, Describe(block), ErrorName(last_err));
     EmitBad(block, ts, out);
     return Outcome::kConnectionLost;
   }

@@ -44,15 +44,15 @@ DriverType DriverTypeEntry();
 // Counters beyond DriverStats, for tests, logs and the benchmark. Updated by the driver thread,
 // safe to read from any thread.
 struct ModbusCounters {
-  std::atomic<std::uint64_t> scans{0};        // ticks that sent at least one request
-  std::atomic<std::uint64_t> requests{0};     // read requests sent, retries included
-  std::atomic<std::uint64_t> values{0};       // registers or bits received
-  std::atomic<std::uint64_t> timeouts{0};     // requests that timed out
-  std::atomic<std::uint64_t> exceptions{0};   // Modbus exception responses
-  std::atomic<std::uint64_t> garbled{0};      // bad CRC, bad or mismatched responses
-  std::atomic<std::uint64_t> connects{0};     // successful (re)connects
-  std::atomic<std::uint64_t> splits{0};       // blocks split after exception 02
-  std::atomic<std::uint64_t> resyncs{0};      // line flushes (RTU) or reconnects (TCP)
+  std::atomic<std::uint64_t> scans{0};       // ticks that sent at least one request
+  std::atomic<std::uint64_t> requests{0};    // read requests sent, retries included
+  std::atomic<std::uint64_t> values{0};      // registers or bits received
+  std::atomic<std::uint64_t> timeouts{0};    // requests that timed out
+  std::atomic<std::uint64_t> exceptions{0};  // Modbus exception responses
+  std::atomic<std::uint64_t> garbled{0};     // bad CRC, bad or mismatched responses
+  std::atomic<std::uint64_t> connects{0};    // successful (re)connects
+  std::atomic<std::uint64_t> splits{0};      // blocks split after exception 02
+  std::atomic<std::uint64_t> resyncs{0};     // line flushes (RTU) or reconnects (TCP)
   // Requests of the fewest- and most-request scans (ticks with every tag due count only).
   std::atomic<std::uint64_t> min_scan_requests{0};
   std::atomic<std::uint64_t> max_scan_requests{0};

@@ -2,8 +2,8 @@
 
 namespace pn::mqtt {
 
-Status MessageDecoder::Decode(std::string_view topic, std::string_view payload,
-                              std::int64_t now_ns, std::vector<Reading>& out) {
+Status MessageDecoder::Decode(std::string_view topic, std::string_view payload, std::int64_t now_ns,
+                              std::vector<Reading>& out) {
   std::string_view device = device_;
   std::string_view series = series_;
   bool matched = false;

@@ -22,8 +22,10 @@ class MessageDecoder {
   // REQUIRES: !topics.empty(), !default_device.empty(), parser != nullptr.
   MessageDecoder(std::vector<TopicTemplate> topics, std::string default_device,
                  std::string default_series, std::unique_ptr<PayloadParser> parser)
-      : topics_(std::move(topics)), device_(std::move(default_device)),
-        series_(std::move(default_series)), parser_(std::move(parser)) {}
+      : topics_(std::move(topics)),
+        device_(std::move(default_device)),
+        series_(std::move(default_series)),
+        parser_(std::move(parser)) {}
 
   // Appends the readings of one message to `out`, or returns why it could not (and appends
   // nothing).

@@ -29,8 +29,9 @@ constexpr std::chrono::milliseconds kMaxLatency{10};
 const TableSpec& BuildSpec() {
   static const TableSpec spec = [] {
     TableSpec t;
-    t.description = "Readings from an MQTT broker: topic filters with device and series taken "
-                    "from topic levels, plain, JSON or line protocol payloads.";
+    t.description =
+        "Readings from an MQTT broker: topic filters with device and series taken "
+        "from topic levels, plain, JSON or line protocol payloads.";
     auto key = [&t](std::string name, ValueType type, config::DefaultValue def,
                     std::string desc) -> KeySpec& {
       return config::AddKey(t, std::move(name), type, std::move(def), std::move(desc));
@@ -175,8 +176,9 @@ void Check(const config::Section& s, config::ErrorList& errors) {
   const bool tls = IsTls(broker);
   if (!tls && !IsClear(broker)) {
     s.AddError(errors, "broker",
-               "\"" + broker + "\" is not a broker URI: expected tcp://, mqtt://, ssl:// or "
-                               "mqtts:// followed by HOST:PORT");
+               "\"" + broker +
+                   "\" is not a broker URI: expected tcp://, mqtt://, ssl:// or "
+                   "mqtts:// followed by HOST:PORT");
   }
   const std::vector<std::string> topics = s.GetStringList("topics");
   if (topics.empty()) s.AddError(errors, "topics", "must name at least one topic");
@@ -196,11 +198,15 @@ void Check(const config::Section& s, config::ErrorList& errors) {
     const char* key;
     const char* payload;
   };
-  static constexpr Owned kOwned[] = {
-      {"json_value", "json"},    {"json_fields", "json"},     {"json_time", "json"},
-      {"json_time_unit", "json"}, {"json_device", "json"},    {"json_series", "json"},
-      {"lp_device_tag", "line_protocol"}, {"lp_series_with_measurement", "line_protocol"},
-      {"lp_precision", "line_protocol"}};
+  static constexpr Owned kOwned[] = {{"json_value", "json"},
+                                     {"json_fields", "json"},
+                                     {"json_time", "json"},
+                                     {"json_time_unit", "json"},
+                                     {"json_device", "json"},
+                                     {"json_series", "json"},
+                                     {"lp_device_tag", "line_protocol"},
+                                     {"lp_series_with_measurement", "line_protocol"},
+                                     {"lp_precision", "line_protocol"}};
   for (const auto& o : kOwned) {
     if (s.Has(o.key) && payload != o.payload) {
       s.AddError(errors, o.key,
@@ -215,7 +221,8 @@ void Check(const config::Section& s, config::ErrorList& errors) {
     }
   }
   if (!s.GetString("password_file").empty() && !s.GetString("password_env").empty()) {
-    s.AddError(errors, "password_env", "give the password by password_file or password_env, not both");
+    s.AddError(errors, "password_env",
+               "give the password by password_file or password_env, not both");
   }
   if ((!s.GetString("password_file").empty() || !s.GetString("password_env").empty()) &&
       s.GetString("username").empty()) {
@@ -294,15 +301,18 @@ Result<std::unique_ptr<MessageDecoder>> MakeDecoder(const MqttSettings& s,
   } else {
     return Err(Status::Config("unknown payload \"" + s.payload + "\""));
   }
-  return std::make_unique<MessageDecoder>(
-      std::move(topics), s.device_name.empty() ? instance_name : s.device_name, s.series,
-      std::move(parser));
+  return std::make_unique<MessageDecoder>(std::move(topics),
+                                          s.device_name.empty() ? instance_name : s.device_name,
+                                          s.series, std::move(parser));
 }
 
 MqttDriver::MqttDriver(std::string name, MqttSettings settings, std::string password,
                        std::unique_ptr<MessageDecoder> decoder, Clock* clock)
-    : name_(std::move(name)), settings_(std::move(settings)), password_(std::move(password)),
-      decoder_(std::move(decoder)), clock_(clock) {
+    : name_(std::move(name)),
+      settings_(std::move(settings)),
+      password_(std::move(password)),
+      decoder_(std::move(decoder)),
+      clock_(clock) {
   if (settings_.client_id.empty()) settings_.client_id = "processnow-" + name_;
 }
 
@@ -312,9 +322,8 @@ Result<std::unique_ptr<MqttDriver>> MqttDriver::Create(std::string name, MqttSet
   if (!decoder) return Err(decoder.error());
   auto password = ReadPassword(settings);
   if (!password) return Err(password.error());
-  return std::unique_ptr<MqttDriver>(new MqttDriver(std::move(name), std::move(settings),
-                                                    std::move(*password), std::move(*decoder),
-                                                    clock));
+  return std::unique_ptr<MqttDriver>(new MqttDriver(
+      std::move(name), std::move(settings), std::move(*password), std::move(*decoder), clock));
 }
 
 bool MqttDriver::Deliver(ReadingSink& sink, std::vector<Reading>& batch) {
@@ -356,9 +365,8 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
     // Paho checks the certificate chain but not, by default, the host name: turn that on.
     sb.enable_server_cert_auth(true).verify(settings_.tls_verify_hostname);
     const std::string name = name_;
-    sb.error_handler([name](const std::string& msg) {
-      spdlog::warn("driver {}: TLS: {}", name, msg);
-    });
+    sb.error_handler(
+        [name](const std::string& msg) { spdlog::warn("driver {}: TLS: {}", name, msg); });
     cb.ssl(sb.finalize());
   }
   const ::mqtt::connect_options options = cb.finalize();
@@ -490,8 +498,8 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
     } else {
       for (std::size_t i = 0; i < taken.size() && sink_open; i += settings_.batch) {
         const auto first = taken.begin() + static_cast<std::ptrdiff_t>(i);
-        const auto last = taken.begin() + static_cast<std::ptrdiff_t>(
-                                              std::min(taken.size(), i + settings_.batch));
+        const auto last = taken.begin() +
+                          static_cast<std::ptrdiff_t>(std::min(taken.size(), i + settings_.batch));
         chunk.assign(std::make_move_iterator(first), std::make_move_iterator(last));
         sink_open = Deliver(sink, chunk);
       }

@@ -54,7 +54,7 @@ struct JsonOptions {
   std::string value = "value";  // used when `fields` is empty; series from the topic
   // Several series from one object: (series, location). When not empty, `value` is unused.
   std::vector<std::pair<std::string, std::string>> fields;
-  std::string time;    // empty: no time in the payload
+  std::string time;  // empty: no time in the payload
   TimeUnit time_unit = TimeUnit::kMilliseconds;
   std::string device;  // empty: device from the topic
   std::string series;  // empty: series from the topic (single-value mode only)
@@ -64,7 +64,7 @@ struct JsonOptions {
 std::unique_ptr<PayloadParser> MakeJsonParser(const JsonOptions& options);
 
 struct LineProtocolOptions {
-  std::string device_tag = "device";  // the tag naming the device; missing: from the topic
+  std::string device_tag = "device";     // the tag naming the device; missing: from the topic
   bool series_with_measurement = false;  // series "measurement_field" instead of "field"
   TimeUnit precision = TimeUnit::kNanoseconds;
 };

@@ -18,7 +18,8 @@ Result<TopicTemplate> TopicTemplate::Parse(std::string_view text) {
     const std::string_view p = parts[i];
     const int index = static_cast<int>(i);
     if (p == "#") {
-      if (i + 1 != parts.size()) return Err(Status::InvalidArgument("\"#\" must be the last level"));
+      if (i + 1 != parts.size())
+        return Err(Status::InvalidArgument("\"#\" must be the last level"));
       t.multi_ = true;
       break;
     }

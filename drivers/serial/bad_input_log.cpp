@@ -6,7 +6,9 @@ namespace pn::serial {
 
 BadInputLog::BadInputLog(std::string driver, std::string what, const Clock* clock,
                          std::int64_t interval_ns)
-    : driver_(std::move(driver)), what_(std::move(what)), clock_(clock),
+    : driver_(std::move(driver)),
+      what_(std::move(what)),
+      clock_(clock),
       interval_ns_(interval_ns) {}
 
 bool BadInputLog::Record(std::string_view reason, std::string_view sample) {
@@ -15,9 +17,10 @@ bool BadInputLog::Record(std::string_view reason, std::string_view sample) {
   const std::int64_t now = clock_->MonotonicNs();
   if (logged_ && now - last_log_ns_ < interval_ns_) return false;
   if (!logged_) {
-    spdlog::warn("driver {}: {}: {}: \"{}\" (further ones are logged at most every {} s, with a "
-                 "count)",
-                 driver_, what_, reason, Escape(sample), interval_ns_ / 1'000'000'000);
+    spdlog::warn(
+        "driver {}: {}: {}: \"{}\" (further ones are logged at most every {} s, with a "
+        "count)",
+        driver_, what_, reason, Escape(sample), interval_ns_ / 1'000'000'000);
   } else {
     spdlog::warn("driver {}: {} {} in the last {} s ({} in total); last: {}: \"{}\"", driver_,
                  since_log_, what_ + (since_log_ == 1 ? "" : "s"),

@@ -149,9 +149,12 @@ void Check(const config::Section& s, config::ErrorList& errors) {
     const char* key;
     const char* parser;
   };
-  static constexpr Owned kOwned[] = {{"pattern", "regex"},       {"series", "regex"},
-                                     {"columns", "csv"},         {"csv_separator", "csv"},
-                                     {"keys", "kv"},             {"kv_separator", "kv"},
+  static constexpr Owned kOwned[] = {{"pattern", "regex"},
+                                     {"series", "regex"},
+                                     {"columns", "csv"},
+                                     {"csv_separator", "csv"},
+                                     {"keys", "kv"},
+                                     {"kv_separator", "kv"},
                                      {"nmea_require_checksum", "nmea"}};
   for (const auto& o : kOwned) {
     if (s.Has(o.key) && parser != o.parser) {
@@ -200,7 +203,9 @@ SerialSettings SettingsFromSection(const config::Section& s) {
 
 SerialDriver::SerialDriver(std::string name, SerialSettings settings,
                            std::unique_ptr<LineParser> parser, Clock* clock)
-    : name_(std::move(name)), settings_(std::move(settings)), parser_(std::move(parser)),
+    : name_(std::move(name)),
+      settings_(std::move(settings)),
+      parser_(std::move(parser)),
       clock_(clock) {
   if (settings_.device_name.empty()) settings_.device_name = name_;
 }

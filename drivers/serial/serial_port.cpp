@@ -19,19 +19,17 @@ struct BaudEntry {
 };
 
 constexpr BaudEntry kBauds[] = {
-    {50, B50},         {75, B75},         {110, B110},       {134, B134},
-    {150, B150},       {200, B200},       {300, B300},       {600, B600},
-    {1200, B1200},     {1800, B1800},     {2400, B2400},     {4800, B4800},
-    {9600, B9600},     {19200, B19200},   {38400, B38400},   {57600, B57600},
-    {115200, B115200}, {230400, B230400}, {460800, B460800}, {500000, B500000},
-    {576000, B576000}, {921600, B921600}, {1000000, B1000000}, {1152000, B1152000},
+    {50, B50},           {75, B75},           {110, B110},         {134, B134},
+    {150, B150},         {200, B200},         {300, B300},         {600, B600},
+    {1200, B1200},       {1800, B1800},       {2400, B2400},       {4800, B4800},
+    {9600, B9600},       {19200, B19200},     {38400, B38400},     {57600, B57600},
+    {115200, B115200},   {230400, B230400},   {460800, B460800},   {500000, B500000},
+    {576000, B576000},   {921600, B921600},   {1000000, B1000000}, {1152000, B1152000},
     {1500000, B1500000}, {2000000, B2000000}, {2500000, B2500000}, {3000000, B3000000},
     {3500000, B3500000}, {4000000, B4000000},
 };
 
-std::string Errno(const std::string& what, int err) {
-  return what + ": " + std::strerror(err);
-}
+std::string Errno(const std::string& what, int err) { return what + ": " + std::strerror(err); }
 
 }  // namespace
 
@@ -70,15 +68,24 @@ Result<SerialPort> SerialPort::Open(const PortSettings& s) {
   }
   SerialPort port(fd);
   termios tio{};
-  if (::tcgetattr(fd, &tio) != 0) return Err(Status::IoError(Errno("tcgetattr " + s.device, errno)));
+  if (::tcgetattr(fd, &tio) != 0)
+    return Err(Status::IoError(Errno("tcgetattr " + s.device, errno)));
   ::cfmakeraw(&tio);
   tio.c_cflag |= CLOCAL | CREAD;
   tio.c_cflag &= ~static_cast<tcflag_t>(CRTSCTS | CSIZE | PARENB | PARODD | CSTOPB);
   switch (s.data_bits) {
-    case 5: tio.c_cflag |= CS5; break;
-    case 6: tio.c_cflag |= CS6; break;
-    case 7: tio.c_cflag |= CS7; break;
-    default: tio.c_cflag |= CS8; break;
+    case 5:
+      tio.c_cflag |= CS5;
+      break;
+    case 6:
+      tio.c_cflag |= CS6;
+      break;
+    case 7:
+      tio.c_cflag |= CS7;
+      break;
+    default:
+      tio.c_cflag |= CS8;
+      break;
   }
   if (s.parity == 'E') tio.c_cflag |= PARENB;
   if (s.parity == 'O') tio.c_cflag |= PARENB | PARODD;
@@ -127,7 +134,8 @@ Status SerialPort::Write(std::string_view data, int timeout_ms) {
       data.remove_prefix(static_cast<std::size_t>(put));
       continue;
     }
-    if (put < 0 && errno != EAGAIN && errno != EINTR) return Status::Unavailable(Errno("write", errno));
+    if (put < 0 && errno != EAGAIN && errno != EINTR)
+      return Status::Unavailable(Errno("write", errno));
     pollfd p{fd_, POLLOUT, 0};
     const int rc = ::poll(&p, 1, timeout_ms);
     if (rc == 0) return Status::Unavailable("write timed out");

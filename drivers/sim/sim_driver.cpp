@@ -99,9 +99,10 @@ const TableSpec& BuildSpec() {
                          "means now in realtime mode and 1767225600000 (2026-01-01T00:00:00Z) "
                          "otherwise.");
     start.min = 0;
-    KeySpec& max_samples = key("max_samples", ValueType::kInt, std::int64_t{0},
-                               "Stop producing after this many samples per device (ticks); 0 means never. "
-                               "Meant for tests and benchmarks.");
+    KeySpec& max_samples =
+        key("max_samples", ValueType::kInt, std::int64_t{0},
+            "Stop producing after this many samples per device (ticks); 0 means never. "
+            "Meant for tests and benchmarks.");
     max_samples.min = 0;
     KeySpec& stall = key("stall_after_samples", ValueType::kInt, std::int64_t{0},
                          "Fault injection for tests: after this many ticks the driver thread "

@@ -32,8 +32,8 @@ struct SimSettings {
   PlantOptions plant;  // plant.start_ns is resolved at Run() when start_time_ms == 0
   std::int64_t interval_ms = 1000;
   bool realtime = true;
-  std::int64_t start_time_ms = 0;  // 0: now (realtime) or kDefaultStartMs
-  std::int64_t max_samples = 0;    // ticks; 0: unlimited
+  std::int64_t start_time_ms = 0;        // 0: now (realtime) or kDefaultStartMs
+  std::int64_t max_samples = 0;          // ticks; 0: unlimited
   std::int64_t stall_after_samples = 0;  // fault injection: hang after this many ticks; 0: never
   std::size_t batch = 256;
 };

@@ -37,8 +37,8 @@ struct StoreSettings {
   std::int64_t batch_records = 1000;
   std::int64_t batch_ms = 100;
   std::string synchronous = "normal";
-  std::int64_t max_bytes = 1073741824;     // 0: unbounded
-  std::int64_t max_age_s = 0;              // 0: no age bound
+  std::int64_t max_bytes = 1073741824;      // 0: unbounded
+  std::int64_t max_age_s = 0;               // 0: no age bound
   std::string full_policy = "drop_oldest";  // or "reject_new"
   std::string on_corrupt = "move_aside";    // or "fail"
 };

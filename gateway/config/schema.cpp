@@ -10,13 +10,20 @@ namespace pn::config {
 
 std::string_view ValueTypeName(ValueType t) {
   switch (t) {
-    case ValueType::kBool: return "boolean";
-    case ValueType::kInt: return "integer";
-    case ValueType::kFloat: return "number";
-    case ValueType::kString: return "string";
-    case ValueType::kStringList: return "array of strings";
-    case ValueType::kTable: return "table";
-    case ValueType::kTableArray: return "array of tables";
+    case ValueType::kBool:
+      return "boolean";
+    case ValueType::kInt:
+      return "integer";
+    case ValueType::kFloat:
+      return "number";
+    case ValueType::kString:
+      return "string";
+    case ValueType::kStringList:
+      return "array of strings";
+    case ValueType::kTable:
+      return "table";
+    case ValueType::kTableArray:
+      return "array of tables";
   }
   return "value";
 }
@@ -113,15 +120,20 @@ std::string Quote(std::string_view s) {
 
 bool TypeMatches(const Node& n, ValueType t) {
   switch (t) {
-    case ValueType::kBool: return n.kind == Node::Kind::kBool;
-    case ValueType::kInt: return n.kind == Node::Kind::kInteger;
-    case ValueType::kFloat: return n.is_number();
-    case ValueType::kString: return n.kind == Node::Kind::kString;
+    case ValueType::kBool:
+      return n.kind == Node::Kind::kBool;
+    case ValueType::kInt:
+      return n.kind == Node::Kind::kInteger;
+    case ValueType::kFloat:
+      return n.is_number();
+    case ValueType::kString:
+      return n.kind == Node::Kind::kString;
     case ValueType::kStringList:
       return n.is_array() && std::all_of(n.array.begin(), n.array.end(), [](const Node& e) {
                return e.kind == Node::Kind::kString;
              });
-    case ValueType::kTable: return n.is_table();
+    case ValueType::kTable:
+      return n.is_table();
     case ValueType::kTableArray:
       return n.is_array() && std::all_of(n.array.begin(), n.array.end(),
                                          [](const Node& e) { return e.is_table(); });
@@ -139,8 +151,7 @@ std::string DescribeKind(const Node& n) {
 }
 
 std::string Article(std::string_view type) {
-  return (type[0] == 'a' || type[0] == 'i') ? "an " + std::string(type)
-                                              : "a " + std::string(type);
+  return (type[0] == 'a' || type[0] == 'i') ? "an " + std::string(type) : "a " + std::string(type);
 }
 
 // "did you mean": the candidate with the smallest edit distance <= 2 to `key`, or "".
@@ -180,7 +191,8 @@ std::string Suggest(std::string_view key, const TableSpec& spec) {
 void Validate(const Node& table, const TableSpec& spec, std::string_view path,
               const std::string& file, ErrorList& errors, const std::vector<std::string>& skip) {
   if (!table.is_table()) {
-    errors.Add(file, table.pos, std::string(path), "expected a table, found " + DescribeKind(table));
+    errors.Add(file, table.pos, std::string(path),
+               "expected a table, found " + DescribeKind(table));
     return;
   }
   for (const auto& [key, value] : table.table) {
@@ -197,8 +209,7 @@ void Validate(const Node& table, const TableSpec& spec, std::string_view path,
     }
     if (!TypeMatches(value, ks->type)) {
       errors.Add(file, value.pos, kpath,
-                 "expected " + Article(ValueTypeName(ks->type)) + ", found " +
-                     DescribeKind(value));
+                 "expected " + Article(ValueTypeName(ks->type)) + ", found " + DescribeKind(value));
       continue;
     }
     if (ks->type == ValueType::kInt || ks->type == ValueType::kFloat) {

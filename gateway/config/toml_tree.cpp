@@ -1,11 +1,11 @@
 #include "gateway/config/toml_tree.h"
 
+#include <toml++/toml.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 namespace pn::config {
 
@@ -84,13 +84,20 @@ const Node* Node::Find(std::string_view key) const {
 
 std::string_view KindName(Node::Kind kind) {
   switch (kind) {
-    case Node::Kind::kTable: return "table";
-    case Node::Kind::kArray: return "array";
-    case Node::Kind::kString: return "string";
-    case Node::Kind::kInteger: return "integer";
-    case Node::Kind::kFloat: return "float";
-    case Node::Kind::kBool: return "boolean";
-    case Node::Kind::kDateTime: return "date-time";
+    case Node::Kind::kTable:
+      return "table";
+    case Node::Kind::kArray:
+      return "array";
+    case Node::Kind::kString:
+      return "string";
+    case Node::Kind::kInteger:
+      return "integer";
+    case Node::Kind::kFloat:
+      return "float";
+    case Node::Kind::kBool:
+      return "boolean";
+    case Node::Kind::kDateTime:
+      return "date-time";
   }
   return "value";
 }
@@ -105,8 +112,8 @@ Result<Document> ParseString(std::string_view text, const std::string& name) {
     return doc;
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
-    return Err(Status::Config(name + ":" + std::to_string(b.line) + ":" +
-                              std::to_string(b.column) + ": " + std::string(e.description())));
+    return Err(Status::Config(name + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +
+                              ": " + std::string(e.description())));
   }
 }
 

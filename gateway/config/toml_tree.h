@@ -28,12 +28,12 @@ class Node {
 
   Kind kind = Kind::kTable;
   SourcePos pos;
-  std::string str;        // kString; kDateTime holds its TOML text
+  std::string str;  // kString; kDateTime holds its TOML text
   std::int64_t integer = 0;
   double floating = 0.0;
   bool boolean = false;
   std::vector<TableEntry> table;  // kTable, in file order (binds as `auto& [key, node]`)
-  std::vector<Node> array;                          // kArray
+  std::vector<Node> array;        // kArray
 
   bool is_table() const { return kind == Kind::kTable; }
   bool is_array() const { return kind == Kind::kArray; }

@@ -27,13 +27,13 @@ enum class OverflowPolicy { kBlock, kDropOldest };
 std::optional<OverflowPolicy> ParseOverflowPolicy(std::string_view name);
 
 struct QueueCounters {
-  std::uint64_t pushed = 0;        // items accepted
-  std::uint64_t popped = 0;        // items handed to consumers
-  std::uint64_t dropped = 0;       // items discarded by kDropOldest
-  std::uint64_t rejected = 0;      // pushes refused because the queue was closed
-  std::uint64_t blocked = 0;       // pushes that had to wait for room (kBlock)
-  std::size_t depth = 0;           // items queued now
-  std::size_t high_water = 0;      // largest depth seen
+  std::uint64_t pushed = 0;    // items accepted
+  std::uint64_t popped = 0;    // items handed to consumers
+  std::uint64_t dropped = 0;   // items discarded by kDropOldest
+  std::uint64_t rejected = 0;  // pushes refused because the queue was closed
+  std::uint64_t blocked = 0;   // pushes that had to wait for room (kBlock)
+  std::size_t depth = 0;       // items queued now
+  std::size_t high_water = 0;  // largest depth seen
 };
 
 template <typename T>
@@ -77,8 +77,7 @@ class BoundedQueue {
 
   // Moves up to max_items into out (appending). Waits up to `wait` for the first item.
   // Returns the number moved; 0 means timeout, or closed and drained.
-  std::size_t PopBatch(std::vector<T>& out, std::size_t max_items,
-                       std::chrono::milliseconds wait) {
+  std::size_t PopBatch(std::vector<T>& out, std::size_t max_items, std::chrono::milliseconds wait) {
     std::unique_lock lock(mu_);
     if (!not_empty_.wait_for(lock, wait, [&] { return !items_.empty() || closed_; })) return 0;
     std::size_t n = std::min(max_items, items_.size());

@@ -4,20 +4,28 @@ namespace pn {
 
 std::string_view QualityName(Quality q) {
   switch (q) {
-    case Quality::kGood: return "good";
-    case Quality::kUncertain: return "uncertain";
-    case Quality::kBad: return "bad";
+    case Quality::kGood:
+      return "good";
+    case Quality::kUncertain:
+      return "uncertain";
+    case Quality::kBad:
+      return "bad";
   }
   return "bad";
 }
 
 std::string_view EventKindName(EventKind k) {
   switch (k) {
-    case EventKind::kAnomaly: return "anomaly";
-    case EventKind::kAlarm: return "alarm";
-    case EventKind::kClear: return "clear";
-    case EventKind::kHealth: return "health";
-    case EventKind::kRul: return "rul";
+    case EventKind::kAnomaly:
+      return "anomaly";
+    case EventKind::kAlarm:
+      return "alarm";
+    case EventKind::kClear:
+      return "clear";
+    case EventKind::kHealth:
+      return "health";
+    case EventKind::kRul:
+      return "rul";
   }
   return "anomaly";
 }

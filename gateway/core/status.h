@@ -7,9 +7,8 @@
 
 #include <string>
 #include <string_view>
-#include <utility>
-
 #include <tl/expected.hpp>
+#include <utility>
 
 namespace pn {
 
@@ -17,11 +16,11 @@ enum class Code {
   kOk = 0,
   kInvalidArgument,  // the caller passed something malformed
   kNotFound,
-  kIoError,          // file system, socket or device failure
-  kCorruption,       // stored data is not what we wrote
-  kUnavailable,      // a peer is down; retrying later may succeed
+  kIoError,            // file system, socket or device failure
+  kCorruption,         // stored data is not what we wrote
+  kUnavailable,        // a peer is down; retrying later may succeed
   kResourceExhausted,  // a bound was hit (disk full, queue full)
-  kConfig,           // configuration error (exit code 78)
+  kConfig,             // configuration error (exit code 78)
   kInternal,
 };
 

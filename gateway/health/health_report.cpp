@@ -1,9 +1,9 @@
 #include "gateway/health/health_report.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <iterator>
-
-#include <fmt/format.h>
 
 #include "gateway/core/record.h"
 
@@ -244,7 +244,8 @@ std::string RenderMetrics(const Snapshot& s) {
   m.Sample("processnow_dropped_total", D(s.store.drops.age), Label("reason", "store_max_age"));
   m.Sample("processnow_dropped_total", D(s.store.drops.size_readings + s.store.drops.size_events),
            Label("reason", "store_full"));
-  m.Sample("processnow_dropped_total", D(s.store.drops.rejected), Label("reason", "store_rejected"));
+  m.Sample("processnow_dropped_total", D(s.store.drops.rejected),
+           Label("reason", "store_rejected"));
   m.Sample("processnow_dropped_total", D(st.store_given_up), Label("reason", "store_shutdown"));
   std::uint64_t rejected = 0;
   for (const auto& u : st.upstreams) rejected += u.rejected;
@@ -324,16 +325,18 @@ std::string RenderStatusText(const Snapshot& s) {
     for (const auto& n : s.stalled) names += (names.empty() ? "" : ", ") + n;
     line("STALLED threads: " + names);
   }
-  line(fmt::format("readings: {:.0f}/s, {} in, {} suppressed; events: {} ({} anomalies, {} "
-                   "alarms, {} cleared)",
-                   s.readings_per_s, st.readings_in, st.readings_suppressed, st.events,
-                   st.anomalies, st.alarms, st.clears));
+  line(
+      fmt::format("readings: {:.0f}/s, {} in, {} suppressed; events: {} ({} anomalies, {} "
+                  "alarms, {} cleared)",
+                  s.readings_per_s, st.readings_in, st.readings_suppressed, st.events, st.anomalies,
+                  st.alarms, st.clears));
   std::uint64_t rejected = 0;
   for (const auto& u : st.upstreams) rejected += u.rejected;
-  line(fmt::format("queue: {} of {}; dropped: {} queue overflow, {} store bounds, {} upstream "
-                   "rejected",
-                   st.queue_depth, st.queue_capacity, st.queue_dropped,
-                   s.store.drops.total() + st.store_given_up, rejected));
+  line(
+      fmt::format("queue: {} of {}; dropped: {} queue overflow, {} store bounds, {} upstream "
+                  "rejected",
+                  st.queue_depth, st.queue_capacity, st.queue_dropped,
+                  s.store.drops.total() + st.store_given_up, rejected));
   line(fmt::format("store: {} records, {}, oldest {}", s.store.records,
                    Bytes(s.store.bytes_on_disk),
                    s.store.records == 0 ? std::string("-") : Ago(AgeS(s, s.store.oldest_ts_ns))));

@@ -14,10 +14,10 @@ namespace pn::health {
 struct Snapshot {
   std::string gateway_id;
   std::string version;
-  std::int64_t now_ns = 0;      // wall clock when taken (ages are computed against it)
+  std::int64_t now_ns = 0;  // wall clock when taken (ages are computed against it)
   double uptime_s = 0;
-  bool ready = false;           // start-up finished (config, store, drivers up)
-  double readings_per_s = 0;    // over the last stats interval
+  bool ready = false;         // start-up finished (config, store, drivers up)
+  double readings_per_s = 0;  // over the last stats interval
   PipelineStats stats;
   StoreHealth store;
   std::vector<std::string> stalled;  // Pipeline::StalledThreads()

@@ -1,12 +1,12 @@
 #include "gateway/pipeline/pipeline.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <random>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "gateway/core/bounded_queue.h"
 #include "gateway/core/record.h"
@@ -192,9 +192,10 @@ class Pipeline::Impl {
     while (!closed || !batch.empty()) {
       store_beat_.Mark(clock_.MonotonicNs());
       if (!closed) {
-        std::int64_t wait_ns = batch.empty() ? 50'000'000
-                                             : std::max<std::int64_t>(
-                                                   0, first_at + max_wait_ns - clock_.MonotonicNs());
+        std::int64_t wait_ns =
+            batch.empty()
+                ? 50'000'000
+                : std::max<std::int64_t>(0, first_at + max_wait_ns - clock_.MonotonicNs());
         got.clear();
         std::size_t n = chunks_.PopBatch(got, 16, milliseconds(wait_ns / 1'000'000));
         if (n == 0 && chunks_.closed()) closed = true;
@@ -254,8 +255,7 @@ class Pipeline::Impl {
       const std::int64_t wait_ms = backoff + jitter(rng);
       f.beat.Mark(clock_.MonotonicNs(), wait_ms * 1'000'000);
       std::unique_lock lock(fwd_mu_);
-      fwd_cv_.wait_for(lock, milliseconds(wait_ms),
-                       [&] { return forwarders_abort_.load(); });
+      fwd_cv_.wait_for(lock, milliseconds(wait_ms), [&] { return forwarders_abort_.load(); });
       backoff = std::min(max_backoff, backoff * 2);
     };
 
@@ -283,8 +283,7 @@ class Pipeline::Impl {
         const std::uint64_t committed = store_->LastSeq();  // all visible to the read below
         auto res = store_->ReadAfter(cursor, static_cast<std::size_t>(f.settings->batch_records));
         if (!res) {
-          spdlog::error("upstream {}: reading the store failed: {}", name,
-                        res.error().ToString());
+          spdlog::error("upstream {}: reading the store failed: {}", name, res.error().ToString());
           sleep_backoff();
           continue;
         }
@@ -535,7 +534,7 @@ PipelineStats Pipeline::Stats() const {
     DriverState d;
     d.name = m.drivers_[i]->name();
     d.type = m.driver_types_[i];
-    d.state = m.driver_finished_[i]->load()  ? "finished"
+    d.state = m.driver_finished_[i]->load()      ? "finished"
               : m.driver_sinks_[i]->in_deliver() ? "blocked"
                                                  : "running";
     d.readings = ds.readings.load(std::memory_order_relaxed);

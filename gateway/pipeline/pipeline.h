@@ -33,11 +33,11 @@ struct UpstreamState {
   std::string name;
   std::string state;  // "starting", "ok", "retrying", "stopped"
   std::uint64_t sent = 0;
-  std::uint64_t errors = 0;      // failed sends (retried)
-  std::uint64_t rejected = 0;    // records the upstream refused for good (kError)
+  std::uint64_t errors = 0;    // failed sends (retried)
+  std::uint64_t rejected = 0;  // records the upstream refused for good (kError)
   std::uint64_t cursor = 0;
   std::string last_error;
-  std::uint64_t reconnects = 0;     // times the upstream went from "ok" to "retrying"
+  std::uint64_t reconnects = 0;      // times the upstream went from "ok" to "retrying"
   std::int64_t last_success_ns = 0;  // wall clock of the last delivered batch; 0: none yet
   std::uint64_t lag = 0;             // records in the store not yet acknowledged by it
 };
@@ -49,7 +49,7 @@ struct DriverState {
   std::string state;  // "running", "blocked" (waiting for queue room), "finished"
   std::uint64_t readings = 0;
   std::uint64_t errors = 0;
-  std::int64_t last_success_ns = 0;  // wall clock; 0: none yet
+  std::int64_t last_success_ns = 0;   // wall clock; 0: none yet
   std::int64_t heartbeat_age_ms = 0;  // time since the driver thread last showed progress
 };
 
@@ -63,12 +63,12 @@ struct StoreHealth {
 };
 
 struct PipelineStats {
-  std::uint64_t readings_in = 0;         // readings taken from the queue by the rules stage
+  std::uint64_t readings_in = 0;          // readings taken from the queue by the rules stage
   std::uint64_t readings_suppressed = 0;  // not forwarded (report-on-change)
-  std::uint64_t events = 0;              // events from the rules
-  std::uint64_t records_stored = 0;      // records committed to the store
-  std::uint64_t store_errors = 0;        // failed commits (retried)
-  std::uint64_t queue_dropped = 0;       // readings dropped by the queue's drop_oldest policy
+  std::uint64_t events = 0;               // events from the rules
+  std::uint64_t records_stored = 0;       // records committed to the store
+  std::uint64_t store_errors = 0;         // failed commits (retried)
+  std::uint64_t queue_dropped = 0;        // readings dropped by the queue's drop_oldest policy
   std::size_t queue_depth = 0;
   std::uint64_t store_last_seq = 0;
   // Records the store dropped because of its bounds (see gateway/store/README.md), since the
@@ -83,8 +83,8 @@ struct PipelineStats {
   std::uint64_t anomalies = 0;  // events by kind
   std::uint64_t alarms = 0;
   std::uint64_t clears = 0;
-  std::uint64_t rule_ticks = 0;           // periodic rule evaluations without a reading
-  std::uint64_t store_given_up = 0;       // records dropped: store commit failed at shutdown
+  std::uint64_t rule_ticks = 0;      // periodic rule evaluations without a reading
+  std::uint64_t store_given_up = 0;  // records dropped: store commit failed at shutdown
   std::vector<DriverState> drivers;
 };
 

@@ -1,9 +1,8 @@
 // Command-line parsing (CLI11 is a heavy header: included here only).
 #include "gateway/service/cli.h"
 
-#include <iostream>
-
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "gateway/service/buffer_command.h"
 #include "gateway/service/commands.h"
@@ -13,8 +12,9 @@
 namespace pn::service {
 
 int RunCli(int argc, char** argv) {
-  CLI::App app{"processnow: edge IoT sensor gateway. Polls sensors, runs rules, buffers durably "
-               "and forwards upstream."};
+  CLI::App app{
+      "processnow: edge IoT sensor gateway. Polls sensors, runs rules, buffers durably "
+      "and forwards upstream."};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("processnow ") + PN_VERSION);
 
@@ -24,13 +24,14 @@ int RunCli(int argc, char** argv) {
   run_cmd->add_flag("--exit-when-drained", run.exit_when_drained,
                     "Exit once every driver has finished (e.g. a sim driver with max_samples) "
                     "and every record was forwarded. For tests and benchmarks.");
-  run_cmd->add_option("--stats-interval-ms", run.stats_interval_ms,
-                      "How often to log throughput and upstream state")
+  run_cmd
+      ->add_option("--stats-interval-ms", run.stats_interval_ms,
+                   "How often to log throughput and upstream state")
       ->check(CLI::Range(100, 3600000));
 
   std::string check_path;
-  auto* check_cmd =
-      app.add_subcommand("check", "Validate a configuration and its rule files; print every error.");
+  auto* check_cmd = app.add_subcommand(
+      "check", "Validate a configuration and its rule files; print every error.");
   check_cmd->add_option("-c,--config", check_path, "Configuration file (TOML)")->required();
 
   rules::ReplayOptions replay;
@@ -38,8 +39,11 @@ int RunCli(int argc, char** argv) {
       "replay",
       "Feed a recorded CSV through the rules and print the events as JSON lines on stdout.");
   replay_cmd->add_option("--rules", replay.rules_files, "Rule file(s) (TOML)")->required();
-  replay_cmd->add_option("--csv", replay.csv, "CSV with a header row; separator , ; or "
-                                              "whitespace")->required();
+  replay_cmd
+      ->add_option("--csv", replay.csv,
+                   "CSV with a header row; separator , ; or "
+                   "whitespace")
+      ->required();
   replay_cmd->add_option("--time-column", replay.time_column,
                          "Time column (ISO date-time or a number); default: the first column");
   replay_cmd->add_option("--device-column", replay.device_column,

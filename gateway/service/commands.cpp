@@ -1,6 +1,9 @@
 #include "gateway/service/commands.h"
 
 #include <malloc.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/systemd_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
@@ -9,10 +12,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/sinks/systemd_sink.h>
-#include <spdlog/spdlog.h>
 
 #include "gateway/config/gateway_config.h"
 #include "gateway/health/health_server.h"

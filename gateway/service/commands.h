@@ -12,8 +12,8 @@ namespace pn::service {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: the daemon does not answer
-inline constexpr int kExitIoError = 74;  // EX_IOERR: the store could not be opened or written
-inline constexpr int kExitConfig = 78;   // EX_CONFIG
+inline constexpr int kExitIoError = 74;      // EX_IOERR: the store could not be opened or written
+inline constexpr int kExitConfig = 78;       // EX_CONFIG
 
 struct RunOptions {
   std::string config_path;

@@ -31,9 +31,9 @@ class Detector {
 };
 
 struct DetectorType {
-  std::string name;      // `type = "..."` in [rule.detector]
-  std::string summary;   // one line for docs
-  bool multivariate;     // takes several series of one device
+  std::string name;               // `type = "..."` in [rule.detector]
+  std::string summary;            // one line for docs
+  bool multivariate;              // takes several series of one device
   const config::TableSpec* spec;  // keys of [rule.detector], `type` excluded
   std::function<void(const config::Section&, config::ErrorList&)> check;  // may be empty
   // `arity` is the number of series the rule selects (1 for univariate).

@@ -159,8 +159,8 @@ std::optional<ReferenceLibrary> LoadReferenceLibrary(const std::string& path,
       continue;
     }
     if (++rows > options.max_rows) {
-      fail(line_no, 1, "reference library has more than " + std::to_string(options.max_rows) +
-                           " rows");
+      fail(line_no, 1,
+           "reference library has more than " + std::to_string(options.max_rows) + " rows");
       break;
     }
     const Field& unit_f = f[static_cast<std::size_t>(unit_col)];

@@ -17,9 +17,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const pn::UpstreamType entry = pn::kafka_upstream::UpstreamTypeEntry();
   std::string text;
   switch (data[0] % 3) {
-    case 0: break;  // the whole table
-    case 1: text = "bootstrap_servers = [\"127.0.0.1:9092\"]\n[properties]\n"; break;
-    default: text = "bootstrap_servers = [\"127.0.0.1:9092\"]\n"; break;
+    case 0:
+      break;  // the whole table
+    case 1:
+      text = "bootstrap_servers = [\"127.0.0.1:9092\"]\n[properties]\n";
+      break;
+    default:
+      text = "bootstrap_servers = [\"127.0.0.1:9092\"]\n";
+      break;
   }
   text.append(reinterpret_cast<const char*>(data) + 1, size - 1);
   auto doc = pn::config::ParseString(text, "fuzz.toml");

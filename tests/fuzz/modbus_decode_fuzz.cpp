@@ -2,12 +2,12 @@
 // byte 0 picks the type, byte 1 the order, the rest are registers (big-endian pairs). Besides
 // crashes and UB it checks a property: the same value laid out in each of the four orders
 // decodes to the same bits as ABCD.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
-#include <string>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 

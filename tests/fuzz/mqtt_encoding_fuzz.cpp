@@ -33,7 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     recs.push_back(std::move(r));
   }
   Encoded enc;
-  for (PayloadFormat f : {PayloadFormat::kJson, PayloadFormat::kJsonBatch, PayloadFormat::kInflux}) {
+  for (PayloadFormat f :
+       {PayloadFormat::kJson, PayloadFormat::kJsonBatch, PayloadFormat::kInflux}) {
     o.format = f;
     Encode(recs, o, enc);
     if (enc.message_of.size() != recs.size()) __builtin_trap();

@@ -103,12 +103,13 @@ void FileUpstream::Stop() {
 UpstreamType UpstreamTypeEntry() {
   return UpstreamType{
       .type = "file",
-      .summary = "JSON lines appended to a file or written to stdout (demo, debugging, "
-                 "log shippers).",
+      .summary =
+          "JSON lines appended to a file or written to stdout (demo, debugging, "
+          "log shippers).",
       .spec = &Spec(),
       .check = nullptr,
-      .create = [](const config::Section& s, const UpstreamContext& ctx)
-          -> Result<std::unique_ptr<Upstream>> {
+      .create = [](const config::Section& s,
+                   const UpstreamContext& ctx) -> Result<std::unique_ptr<Upstream>> {
         Options o;
         o.path = s.GetString("path");
         o.fsync = s.GetBool("fsync");

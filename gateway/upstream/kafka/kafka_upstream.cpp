@@ -26,8 +26,8 @@ using config::Section;
 using config::TableSpec;
 using config::ValueType;
 
-constexpr std::int64_t kGraceMs = 3000;       // beyond message.timeout.ms for the last reports
-constexpr std::int64_t kPurgeWaitMs = 2000;   // after a purge, for the purge reports
+constexpr std::int64_t kGraceMs = 3000;      // beyond message.timeout.ms for the last reports
+constexpr std::int64_t kPurgeWaitMs = 2000;  // after a purge, for the purge reports
 constexpr std::int64_t kStopFlushMs = 5000;
 
 std::int64_t NowNs() {
@@ -178,7 +178,8 @@ std::string ManagedBy(std::string_view prop) {
 
 bool IsSecretProperty(std::string_view prop) {
   return prop.find("password") != std::string_view::npos ||
-         prop.find("secret") != std::string_view::npos || prop.find(".pem") != std::string_view::npos;
+         prop.find("secret") != std::string_view::npos ||
+         prop.find(".pem") != std::string_view::npos;
 }
 
 std::string Expand(std::string_view tmpl, std::string_view gateway_id, std::string* error) {
@@ -222,15 +223,20 @@ std::string CheckTopicName(std::string_view t) {
 std::string ScalarText(const Node& n, bool* ok) {
   *ok = true;
   switch (n.kind) {
-    case Node::Kind::kString: return n.str;
-    case Node::Kind::kInteger: return std::to_string(n.integer);
-    case Node::Kind::kBool: return n.boolean ? "true" : "false";
+    case Node::Kind::kString:
+      return n.str;
+    case Node::Kind::kInteger:
+      return std::to_string(n.integer);
+    case Node::Kind::kBool:
+      return n.boolean ? "true" : "false";
     case Node::Kind::kFloat: {
       std::ostringstream os;
       os << n.floating;
       return os.str();
     }
-    default: *ok = false; return {};
+    default:
+      *ok = false;
+      return {};
   }
 }
 
@@ -335,8 +341,7 @@ Settings FromSection(const Section& s, std::string_view gateway_id, bool read_se
                                   std::pair{"tls_key_file", "ssl.key.location"}}) {
     if (!s.Has(key)) continue;
     if (!tls) {
-      s.AddError(errors, key,
-                 "has no effect unless security_protocol is \"ssl\" or \"sasl_ssl\"");
+      s.AddError(errors, key, "has no effect unless security_protocol is \"ssl\" or \"sasl_ssl\"");
       continue;
     }
     std::string path = s.GetString(key);
@@ -390,7 +395,8 @@ Settings FromSection(const Section& s, std::string_view gateway_id, bool read_se
       std::string path = s.GetString("password_file");
       std::ifstream in(path, std::ios::binary);
       if (!in) {
-        s.AddError(errors, "password_file", "cannot read \"" + path + "\": " + std::strerror(errno));
+        s.AddError(errors, "password_file",
+                   "cannot read \"" + path + "\": " + std::strerror(errno));
       } else if (read_secrets) {
         std::string pw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         if (!pw.empty() && pw.back() == '\n') pw.pop_back();
@@ -513,8 +519,8 @@ Status KafkaUpstream::CreateProducer() {
   for (const auto& [prop, value] : settings_.properties) {
     if (rd_kafka_conf_set(conf.get(), prop.c_str(), value.c_str(), errstr, sizeof errstr) !=
         RD_KAFKA_CONF_OK) {
-      return Status::Config(prop + ": " +
-                            (IsSecretProperty(prop) ? std::string("rejected") : std::string(errstr)));
+      return Status::Config(
+          prop + ": " + (IsSecretProperty(prop) ? std::string("rejected") : std::string(errstr)));
     }
   }
   rd_kafka_conf_set_opaque(conf.get(), this);
@@ -670,9 +676,10 @@ void KafkaUpstream::AwaitReports(std::int64_t deadline_ns) {
   const std::int64_t purge_end = NowNs() + kPurgeWaitMs * 1'000'000;
   while (outstanding_ > 0 && NowNs() < purge_end) rd_kafka_poll(rk_, 50);
   if (outstanding_ > 0) {
-    spdlog::warn("upstream {}: {} delivery reports missing after a purge; re-creating the "
-                 "producer",
-                 name_, outstanding_);
+    spdlog::warn(
+        "upstream {}: {} delivery reports missing after a purge; re-creating the "
+        "producer",
+        name_, outstanding_);
     for (std::size_t i = 0; i < state_.size(); ++i) {
       if (state_[i] == State::kPending) {
         state_[i] = State::kTransient;
@@ -697,7 +704,9 @@ SendResult KafkaUpstream::Outcome(std::span<const Record> records) {
         beyond.insert(records[i].seq);
         ++delivered_after;
         break;
-      case State::kPermanent: ++permanent; break;
+      case State::kPermanent:
+        ++permanent;
+        break;
       default:
         if (state_[i] == State::kPending) reason_[i] = "no delivery report in time";
         ++transient;
@@ -712,8 +721,8 @@ SendResult KafkaUpstream::Outcome(std::span<const Record> records) {
     return r;
   }
   const Record& first = records[d];
-  std::string where = "record seq " + std::to_string(first.seq) + " (device \"" + first.device +
-                      "\")";
+  std::string where =
+      "record seq " + std::to_string(first.seq) + " (device \"" + first.device + "\")";
   if (transient == 0) {
     // Everything left was refused for good or delivered: the engine skips the rest.
     delivered_beyond_.clear();
@@ -740,7 +749,8 @@ SendResult KafkaUpstream::Send(std::span<const Record> records) {
   }
   if (refresh_metadata_) {
     refresh_metadata_ = false;
-    const int timeout_ms = static_cast<int>(std::min<std::int64_t>(settings_.delivery_timeout_ms, 5000));
+    const int timeout_ms =
+        static_cast<int>(std::min<std::int64_t>(settings_.delivery_timeout_ms, 5000));
     for (rd_kafka_topic_t* rkt : {reading_rkt_, event_rkt_}) {
       const rd_kafka_metadata_t* md = nullptr;
       if (rd_kafka_metadata(rk_, 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -749,8 +759,7 @@ SendResult KafkaUpstream::Send(std::span<const Record> records) {
       if (event_rkt_ == reading_rkt_) break;
     }
   }
-  const std::int64_t deadline =
-      NowNs() + (settings_.delivery_timeout_ms + kGraceMs) * 1'000'000;
+  const std::int64_t deadline = NowNs() + (settings_.delivery_timeout_ms + kGraceMs) * 1'000'000;
   last_error_.clear();
   state_.assign(records.size(), State::kPending);
   reason_.assign(records.size(), std::string());
@@ -772,15 +781,16 @@ void KafkaUpstream::Stop() {
 UpstreamType UpstreamTypeEntry() {
   return UpstreamType{
       .type = "kafka",
-      .summary = "Kafka producer (librdkafka): acks=all, idempotent, keyed by device, headers "
-                 "gateway and seq, JSON values.",
+      .summary =
+          "Kafka producer (librdkafka): acks=all, idempotent, keyed by device, headers "
+          "gateway and seq, JSON values.",
       .spec = &Spec(),
       .check =
           [](const Section& s, config::ErrorList& errors) {
             (void)FromSection(s, {}, /*read_secrets=*/false, errors);
           },
-      .create = [](const Section& s, const UpstreamContext& ctx)
-          -> pn::Result<std::unique_ptr<Upstream>> {
+      .create = [](const Section& s,
+                   const UpstreamContext& ctx) -> pn::Result<std::unique_ptr<Upstream>> {
         config::ErrorList errors;
         Settings settings = FromSection(s, ctx.gateway_id, /*read_secrets=*/true, errors);
         if (!errors.empty()) {
@@ -789,9 +799,10 @@ UpstreamType UpstreamTypeEntry() {
           return Err(Status::Config(text));
         }
         if (s.Has("tls_verify_hostname") && !s.GetBool("tls_verify_hostname")) {
-          spdlog::warn("upstream {}: tls_verify_hostname = false: the brokers' certificates "
-                       "are not checked against their host names",
-                       ctx.name);
+          spdlog::warn(
+              "upstream {}: tls_verify_hostname = false: the brokers' certificates "
+              "are not checked against their host names",
+              ctx.name);
         }
         auto up = KafkaUpstream::Create(ctx.name, ctx.gateway_id, std::move(settings));
         if (!up) return Err(up.error());

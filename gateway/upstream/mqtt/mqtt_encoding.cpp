@@ -1,14 +1,14 @@
 #include "gateway/upstream/mqtt/mqtt_encoding.h"
 
+#include <fmt/format.h>
+#include <simdjson.h>  // heavy header: included by this file only
+
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <iterator>
 #include <optional>
 #include <unordered_map>
-
-#include <fmt/format.h>
-#include <simdjson.h>  // heavy header: included by this file only
 
 namespace pn::mqtt_upstream {
 
@@ -34,12 +34,18 @@ constexpr std::array<Placeholder, 6> kAll = {Placeholder::kGateway, Placeholder:
 
 std::string_view ValueOf(const TopicValues& v, Placeholder p) {
   switch (p) {
-    case Placeholder::kGateway: return v.gateway;
-    case Placeholder::kUpstream: return v.upstream;
-    case Placeholder::kDevice: return v.device;
-    case Placeholder::kSeries: return v.series;
-    case Placeholder::kType: return v.type;
-    case Placeholder::kKind: return v.kind;
+    case Placeholder::kGateway:
+      return v.gateway;
+    case Placeholder::kUpstream:
+      return v.upstream;
+    case Placeholder::kDevice:
+      return v.device;
+    case Placeholder::kSeries:
+      return v.series;
+    case Placeholder::kType:
+      return v.type;
+    case Placeholder::kKind:
+      return v.kind;
   }
   return {};
 }
@@ -69,16 +75,26 @@ bool ParseBody(std::string_view body, BodyFields& f) {
     if (val.type().get(type)) return false;
     std::optional<double>* num = nullptr;
     std::string* str = nullptr;
-    if (key == "value") num = &f.value;
-    else if (key == "score") num = &f.score;
-    else if (key == "health") num = &f.health;
-    else if (key == "rul") num = &f.rul;
-    else if (key == "unit") str = &f.unit;
-    else if (key == "quality") str = &f.quality;
-    else if (key == "rule") str = &f.rule;
-    else if (key == "kind") str = &f.kind;
-    else if (key == "severity") str = &f.severity;
-    else if (key == "message") str = &f.message;
+    if (key == "value")
+      num = &f.value;
+    else if (key == "score")
+      num = &f.score;
+    else if (key == "health")
+      num = &f.health;
+    else if (key == "rul")
+      num = &f.rul;
+    else if (key == "unit")
+      str = &f.unit;
+    else if (key == "quality")
+      str = &f.quality;
+    else if (key == "rule")
+      str = &f.rule;
+    else if (key == "kind")
+      str = &f.kind;
+    else if (key == "severity")
+      str = &f.severity;
+    else if (key == "message")
+      str = &f.message;
     if (num != nullptr && type == simdjson::ondemand::json_type::number) {
       double d = 0;
       if (val.get_double().get(d)) return false;
@@ -169,14 +185,14 @@ Result<TopicTemplate> TopicTemplate::Parse(std::string_view text,
       auto it = std::find_if(kPlaceholders.begin(), kPlaceholders.end(),
                              [&](const PlaceholderName& p) { return p.name == name; });
       if (it == kPlaceholders.end()) {
-        return Err(Status::InvalidArgument(fmt::format(
-            "unknown placeholder {{{}}} in topic template \"{}\" (known: {{gateway}}, "
-            "{{upstream}}, {{device}}, {{series}}, {{type}}, {{kind}})",
-            name, text)));
+        return Err(Status::InvalidArgument(
+            fmt::format("unknown placeholder {{{}}} in topic template \"{}\" (known: {{gateway}}, "
+                        "{{upstream}}, {{device}}, {{series}}, {{type}}, {{kind}})",
+                        name, text)));
       }
       if (std::find(allowed.begin(), allowed.end(), it->placeholder) == allowed.end()) {
-        return Err(Status::InvalidArgument(
-            fmt::format("placeholder {{{}}} is not allowed here", name)));
+        return Err(
+            Status::InvalidArgument(fmt::format("placeholder {{{}}} is not allowed here", name)));
       }
       flush();
       t.parts_.push_back(Part{false, it->placeholder, {}});

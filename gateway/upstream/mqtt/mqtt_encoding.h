@@ -43,8 +43,7 @@ class TopicTemplate {
   // Parses `text`. Errors (as kInvalidArgument, message without the key path): an unknown
   // placeholder, an unbalanced brace, a placeholder not in `allowed`, wildcards '+'/'#' in the
   // literal text, an empty template.
-  static Result<TopicTemplate> Parse(std::string_view text,
-                                     std::span<const Placeholder> allowed);
+  static Result<TopicTemplate> Parse(std::string_view text, std::span<const Placeholder> allowed);
   static Result<TopicTemplate> Parse(std::string_view text);  // every placeholder allowed
 
   std::string Expand(const TopicValues& v) const;
@@ -70,7 +69,7 @@ struct EncoderOptions {
   TopicTemplate topic;        // readings (and events when event_topic is unset)
   TopicTemplate event_topic;  // events; empty text: `topic`
   PayloadFormat format = PayloadFormat::kJson;
-  std::size_t batch_max_records = 1000;  // json_batch / influx: records per message, >= 1
+  std::size_t batch_max_records = 1000;       // json_batch / influx: records per message, >= 1
   std::string events_measurement = "events";  // influx: measurement of events
 };
 

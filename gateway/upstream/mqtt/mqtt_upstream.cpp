@@ -1,5 +1,7 @@
 #include "gateway/upstream/mqtt/mqtt_upstream.h"
 
+#include <mqtt/async_client.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,9 +10,6 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
-
-#include <mqtt/async_client.h>
-#include <spdlog/spdlog.h>
 
 namespace pn::mqtt_upstream {
 
@@ -193,8 +192,8 @@ Result<std::string> ReadPassword(const config::Section& s) {
   if (!file.empty()) {
     std::ifstream in(file);
     if (!in) {
-      return Err(Status::Config("cannot read password_file \"" + file +
-                                "\": " + std::strerror(errno)));
+      return Err(
+          Status::Config("cannot read password_file \"" + file + "\": " + std::strerror(errno)));
     }
     std::ostringstream ss;
     ss << in.rdbuf();
@@ -239,8 +238,7 @@ void Check(const config::Section& s, config::ErrorList& errors) {
     s.AddError(errors, "password_env", "set password_file or password_env, not both");
   }
   if (std::string f = s.GetString("password_file"); !f.empty() && ::access(f.c_str(), R_OK) != 0) {
-    s.AddError(errors, "password_file",
-               "cannot read \"" + f + "\": " + std::strerror(errno));
+    s.AddError(errors, "password_file", "cannot read \"" + f + "\": " + std::strerror(errno));
   }
   for (const char* key : {"ca_file", "cert_file", "key_file"}) {
     std::string f = s.GetString(key);
@@ -287,9 +285,9 @@ Status MqttUpstream::Connect() {
       mqtt::create_options co;
       co.set_send_while_disconnected(false);
       co.set_max_buffered_messages(options_.max_inflight + 16);
-      client_ = std::make_unique<mqtt::async_client>(
-          options_.servers.front(), options_.client_id, co,
-          static_cast<mqtt::iclient_persistence*>(nullptr));
+      client_ =
+          std::make_unique<mqtt::async_client>(options_.servers.front(), options_.client_id, co,
+                                               static_cast<mqtt::iclient_persistence*>(nullptr));
       client_->set_connection_lost_handler([this](const std::string& cause) {
         connected_ = false;
         spdlog::warn("upstream {}: connection to the broker lost{}{}", name_,
@@ -313,7 +311,7 @@ Status MqttUpstream::Connect() {
       if (!options_.ca_file.empty()) sb.trust_store(options_.ca_file);
       if (!options_.cert_file.empty()) sb.key_store(options_.cert_file);
       if (!options_.key_file.empty()) sb.private_key(options_.key_file);
-      sb.enable_server_cert_auth(true);  // the chain must lead to a trusted CA
+      sb.enable_server_cert_auth(true);         // the chain must lead to a trusted CA
       sb.verify(options_.tls_verify_hostname);  // and name the host (Paho's default: off)
       sb.error_handler([this](const std::string& msg) {
         std::lock_guard lock(error_mu_);
@@ -337,8 +335,9 @@ Status MqttUpstream::Connect() {
       msg += " (TLS: " + tls + ")";
     } else if (tls_) {
       // Paho checks the host name after the handshake and reports no OpenSSL error for it.
-      msg += " (if the broker is up: the TLS handshake failed or its certificate does not name "
-             "the host of the URI)";
+      msg +=
+          " (if the broker is up: the TLS handshake failed or its certificate does not name "
+          "the host of the URI)";
     }
     return Status::Unavailable(msg);
   }
@@ -387,8 +386,9 @@ SendResult MqttUpstream::Send(std::span<const Record> records) {
         error = "no acknowledgement within publish_timeout_ms";
         return false;
       }
-      auto slice = std::min(std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds(1),
-                            milliseconds(50));
+      auto slice =
+          std::min(std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds(1),
+                   milliseconds(50));
       try {
         if (tokens[i]->wait_for(slice)) {
           acked[i] = true;
@@ -478,12 +478,13 @@ void MqttUpstream::Stop() {
 UpstreamType UpstreamTypeEntry() {
   return UpstreamType{
       .type = "mqtt",
-      .summary = "MQTT broker (Paho MQTT C++): JSON, JSON batches or InfluxDB line protocol, "
-                 "QoS 1, TLS, birth and last will.",
+      .summary =
+          "MQTT broker (Paho MQTT C++): JSON, JSON batches or InfluxDB line protocol, "
+          "QoS 1, TLS, birth and last will.",
       .spec = &Spec(),
       .check = [](const config::Section& s, config::ErrorList& e) { Check(s, e); },
-      .create = [](const config::Section& s, const UpstreamContext& ctx)
-          -> Result<std::unique_ptr<Upstream>> {
+      .create = [](const config::Section& s,
+                   const UpstreamContext& ctx) -> Result<std::unique_ptr<Upstream>> {
         Options o;
         o.servers = s.GetStringList("servers");
         if (o.servers.empty()) return Err(Status::Config("servers: no broker URI"));

@@ -261,8 +261,8 @@ std::shared_ptr<const SimilarityLibrary> SimilarityLibrary::Build(const Referenc
     std::size_t k = 0;
     for (const auto& u : library.units) {
       const std::size_t n = u.time.size();
-      const auto healthy_end = static_cast<std::size_t>(
-          std::ceil(params.healthy_fraction * static_cast<double>(n)));
+      const auto healthy_end =
+          static_cast<std::size_t>(std::ceil(params.healthy_fraction * static_cast<double>(n)));
       const auto failed_begin = static_cast<std::size_t>(
           std::floor((1.0 - params.failed_fraction) * static_cast<double>(n)));
       for (std::size_t r = 0; r < n; ++r, ++k) {
@@ -298,8 +298,8 @@ std::shared_ptr<const SimilarityLibrary> SimilarityLibrary::Build(const Referenc
     for (std::size_t i = 0; i < nc; ++i) {
       bool varies = false;
       for (std::size_t g = 0; g < nr; ++g) varies = varies || rsd[g * nc + i] > 0.0;
-      const double separation = std::abs(sum_f[i] / std::max(n_f, 1.0) -
-                                         sum_h[i] / std::max(n_h, 1.0));
+      const double separation =
+          std::abs(sum_f[i] / std::max(n_f, 1.0) - sum_h[i] / std::max(n_h, 1.0));
       if (!varies || separation < params.min_separation) continue;
       lib->sensors_.push_back(candidates[i]);
       for (std::size_t g = 0; g < nr; ++g) {
@@ -357,8 +357,9 @@ std::shared_ptr<const SimilarityLibrary> SimilarityLibrary::Build(const Referenc
   }
   auto beta = ne.Solve(1e-6);
   if (!beta || labelled < nf + 1) {
-    *error = "cannot fit the health indicator: the library's series do not separate healthy "
-             "from failed rows";
+    *error =
+        "cannot fit the health indicator: the library's series do not separate healthy "
+        "from failed rows";
     return nullptr;
   }
   lib->bias_ = (*beta)[nf];
@@ -517,8 +518,7 @@ HealthEstimate SimilarityModel::Update(double t, std::span<const double> values)
 double SimilarityModel::EstimateRul() const {
   const SimilarityParams& p = lib_->params();
   const std::size_t n = samples_;
-  const std::size_t window =
-      p.memory > 0 ? std::min(n, static_cast<std::size_t>(3 * p.memory)) : n;
+  const std::size_t window = p.memory > 0 ? std::min(n, static_cast<std::size_t>(3 * p.memory)) : n;
   std::vector<std::pair<double, double>> candidates;  // (score, rul)
   candidates.reserve(lib_->units().size());
   std::size_t base = 0;
@@ -720,8 +720,7 @@ const TableSpec& Spec() {
 
 void Check(const config::Section& s, config::ErrorList& errors) {
   if (s.GetFloat("healthy_fraction") + s.GetFloat("failed_fraction") > 0.9) {
-    s.AddError(errors, "failed_fraction",
-               "healthy_fraction + failed_fraction must be at most 0.9");
+    s.AddError(errors, "failed_fraction", "healthy_fraction + failed_fraction must be at most 0.9");
   }
   if (s.Has("library") && s.GetString("library").empty()) {
     s.AddError(errors, "library", "must name a CSV file");
@@ -750,8 +749,8 @@ SimilarityParams ParamsOf(const config::Section& s) {
 using Factory = std::function<std::unique_ptr<HealthModel>()>;
 
 // `series`: the rule's series names, or empty when only the arity is known.
-Factory Prepare(const config::Section& s, const std::vector<std::string>& series,
-                std::size_t arity, const std::string& base_dir, config::ErrorList& errors) {
+Factory Prepare(const config::Section& s, const std::vector<std::string>& series, std::size_t arity,
+                const std::string& base_dir, config::ErrorList& errors) {
   ReferenceLibraryOptions opts;
   opts.unit_column = s.GetString("unit_column");
   opts.time_column = s.GetString("time_column");

@@ -1,12 +1,12 @@
 // Configuration: golden-file tests (testcases/<case>/config.toml -> expected.txt, the exact lines
 // `processnow check` prints) and the typed accessors with defaults.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include "gateway/config/gateway_config.h"
 #include "gateway/config/schema.h"
@@ -88,7 +88,8 @@ TEST_CASE("rule globs expand to sorted files; a literal path must exist") {
   std::ofstream(tmp / "rules.d/a.toml") << "";
   std::ofstream(tmp / "main.toml") << "";
   auto cfg = LoadString(
-      "[gateway]\ndata_dir = \"data\"\nrules = [\"main.toml\", \"rules.d/*.toml\", \"none/*.toml\"]\n",
+      "[gateway]\ndata_dir = \"data\"\nrules = [\"main.toml\", \"rules.d/*.toml\", "
+      "\"none/*.toml\"]\n",
       "mem.toml", tmp.string(), true);
   REQUIRE(cfg);
   REQUIRE(cfg->rule_files.size() == 3);
@@ -99,13 +100,12 @@ TEST_CASE("rule globs expand to sorted files; a literal path must exist") {
 }
 
 TEST_CASE("Section reads typed values and nested table arrays") {
-  static const TableSpec inner{"", {{.name = "x", .type = ValueType::kInt,
-                                     .default_value = std::int64_t{7}}}};
-  static const TableSpec spec{
-      "",
-      {{.name = "f", .type = ValueType::kFloat, .default_value = 1.5},
-       {.name = "s", .type = ValueType::kStringList},
-       {.name = "item", .type = ValueType::kTableArray, .table = &inner}}};
+  static const TableSpec inner{
+      "", {{.name = "x", .type = ValueType::kInt, .default_value = std::int64_t{7}}}};
+  static const TableSpec spec{"",
+                              {{.name = "f", .type = ValueType::kFloat, .default_value = 1.5},
+                               {.name = "s", .type = ValueType::kStringList},
+                               {.name = "item", .type = ValueType::kTableArray, .table = &inner}}};
   auto doc = ParseString("f = 3\ns = [\"a\", \"b\"]\n[[item]]\nx = 1\n[[item]]\n", "t.toml");
   REQUIRE(doc);
   ErrorList errors;

@@ -1,7 +1,7 @@
 // Record encoding: the JSON a forwarder sends.
-#include <doctest/doctest.h>
-
 #include "gateway/core/record.h"
+
+#include <doctest/doctest.h>
 
 using namespace pn;
 

@@ -1,11 +1,11 @@
 // Health renderings: overall state, JSON shape, Prometheus text (families, labels, escaping) and
 // the person-readable status.
+#include "gateway/health/health_report.h"
+
 #include <doctest/doctest.h>
 
 #include <map>
 #include <sstream>
-
-#include "gateway/health/health_report.h"
 
 using namespace pn;
 using namespace pn::health;

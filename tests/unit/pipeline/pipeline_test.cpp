@@ -1,16 +1,15 @@
 // Pipeline: drivers -> queue -> rules -> store -> forwarders, with fake drivers and upstreams
 // (the real store on a temp file). Checks ordering, retries, permanent rejections, slow
 // upstreams not blocking others, and the stop protocol.
-#include <doctest/doctest.h>
+#include "gateway/pipeline/pipeline.h"
 
+#include <doctest/doctest.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <mutex>
 #include <thread>
-
-#include "gateway/pipeline/pipeline.h"
 
 using namespace pn;
 using namespace std::chrono_literals;
@@ -92,13 +91,13 @@ struct Fixture {
     cfg.store.batch_records = 100;
     cfg.store.batch_ms = 10;
     driver_type.type = "counting";
-    driver_type.create = [this](const config::Section&, const DriverContext& ctx)
-        -> Result<std::unique_ptr<Driver>> {
+    driver_type.create = [this](const config::Section&,
+                                const DriverContext& ctx) -> Result<std::unique_ptr<Driver>> {
       return std::make_unique<CountingDriver>(ctx.name, driver_readings);
     };
     upstream_type.type = "fake";
-    upstream_type.create = [this](const config::Section&, const UpstreamContext& ctx)
-        -> Result<std::unique_ptr<Upstream>> {
+    upstream_type.create = [this](const config::Section&,
+                                  const UpstreamContext& ctx) -> Result<std::unique_ptr<Upstream>> {
       auto up = std::make_unique<FakeUpstream>(ctx.name);
       upstreams[ctx.name] = up.get();
       return up;
@@ -136,8 +135,9 @@ TEST_CASE("every reading reaches every upstream once, in sequence order") {
   auto p = Pipeline::Create(fx.cfg, nullptr, SystemClock::Instance());
   REQUIRE(p);
   REQUIRE((*p)->Start().ok());
-  WaitUntil([&] { return (*p)->DriversFinished() && (*p)->CaughtUp() &&
-                         (*p)->Stats().store_last_seq == 1000; });
+  WaitUntil([&] {
+    return (*p)->DriversFinished() && (*p)->CaughtUp() && (*p)->Stats().store_last_seq == 1000;
+  });
   CHECK((*p)->Stop(5s).ok());
   CHECK(fx.upstreams["a"]->seqs == Iota(1000));
   CHECK(fx.upstreams["b"]->seqs == Iota(1000));
@@ -152,8 +152,9 @@ TEST_CASE("a failing send is retried from the first undelivered record: no loss,
   REQUIRE(p);
   fx.upstreams["a"]->fail_first = 5;
   REQUIRE((*p)->Start().ok());
-  WaitUntil([&] { return (*p)->DriversFinished() && (*p)->CaughtUp() &&
-                         (*p)->Stats().store_last_seq == 1000; });
+  WaitUntil([&] {
+    return (*p)->DriversFinished() && (*p)->CaughtUp() && (*p)->Stats().store_last_seq == 1000;
+  });
   CHECK((*p)->Stop(5s).ok());
   CHECK(fx.upstreams["a"]->seqs == Iota(1000));
   auto st = (*p)->Stats();

@@ -1,7 +1,6 @@
 // The engine: selection by glob, threshold anomalies, validation, stale data, report-on-change,
 // AdoptState; and the glob syntax itself.
 #include "rules/engine.h"
-#include "rules/glob.h"
 
 #include <doctest/doctest.h>
 
@@ -9,6 +8,8 @@
 #include <limits>
 #include <string>
 #include <vector>
+
+#include "rules/glob.h"
 
 namespace pn::rules {
 namespace {

@@ -144,7 +144,6 @@ expr = "x"
         "derive[2])\n");
 }
 
-
 TEST_CASE("derived readings are handed out by TakeDerived for forwarding, once each") {
   config::ErrorList errors;
   auto engine = Engine::LoadString(R"(

@@ -66,16 +66,17 @@ TEST_CASE("report of a million rows stays a few hundred KB and keeps every event
 TEST_CASE("report shades an alarm from raise to clear and one left open to the end") {
   ReplayReport report(false);
   for (std::int64_t i = 0; i < 100; ++i) report.AddValue("d", "s", i * 1'000'000'000, 1.0);
-  Event raise = Anomaly(10'000'000'000, 1.0);
-  raise.kind = EventKind::kAlarm;
-  raise.severity = "critical";
-  Event clear = raise;
-  clear.kind = EventKind::kClear;
-  clear.ts_ns = 20'000'000'000;
-  Event again = raise;
+  // (Not named `raise`: doctest breaks into a debugger with raise(SIGTRAP) on ARM.)
+  Event raised = Anomaly(10'000'000'000, 1.0);
+  raised.kind = EventKind::kAlarm;
+  raised.severity = "critical";
+  Event cleared = raised;
+  cleared.kind = EventKind::kClear;
+  cleared.ts_ns = 20'000'000'000;
+  Event again = raised;
   again.ts_ns = 90'000'000'000;
-  report.AddEvent(raise);
-  report.AddEvent(clear);
+  report.AddEvent(raised);
+  report.AddEvent(cleared);
   report.AddEvent(again);
   report.AddLabel(5'000'000'000, 25'000'000'000);
   const std::string html = report.Render("alarms", {});

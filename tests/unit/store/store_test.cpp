@@ -1,5 +1,9 @@
 // Tests for the SQLite store (gateway/store): round trips, cursor semantics, sequence numbers,
 // foreign files, failed appends, concurrency, and a fork + SIGKILL crash test.
+#include "gateway/store/store.h"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -21,11 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include <doctest/doctest.h>
-#include <fmt/format.h>
-
 #include "gateway/store/sqlite_store.h"
-#include "gateway/store/store.h"
 
 namespace pn {
 namespace {

@@ -1,6 +1,7 @@
 // The file upstream: JSON lines appended, acknowledged only after a successful write.
-#include <doctest/doctest.h>
+#include "gateway/upstream/file/file_upstream.h"
 
+#include <doctest/doctest.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -9,8 +10,6 @@
 #include <iterator>
 #include <string>
 #include <vector>
-
-#include "gateway/upstream/file/file_upstream.h"
 
 using namespace pn;
 namespace fs = std::filesystem;

@@ -17,10 +17,10 @@
 // own address (for the benchmark). Reads touching registers 60..69 get exception 02 (illegal
 // data address) unless --no-holes.
 #include <modbus.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,26 +52,26 @@ void Put(std::uint16_t* regs, int at, std::initializer_list<std::uint16_t> value
 // Fills one table of registers with the known layout.
 void FillRegisters(std::uint16_t* r, int unit, std::uint16_t first) {
   r[0] = first;
-  Put(r, 1, {0xFFFE});                    // int16 -2
-  Put(r, 2, {0xF8A4, 0x32EB});            // int32 -123456789 ABCD
-  Put(r, 4, {0xEB32, 0xA4F8});            // DCBA
-  Put(r, 6, {0xA4F8, 0xEB32});            // BADC
-  Put(r, 8, {0x32EB, 0xF8A4});            // CDAB
-  Put(r, 10, {0xDEAD, 0xBEEF});           // uint32 3735928559 ABCD
-  Put(r, 12, {0xBEEF, 0xDEAD});           // CDAB
-  Put(r, 14, {0xC49A, 0x5000});           // float32 -1234.5 ABCD
-  Put(r, 16, {0x0050, 0x9AC4});           // DCBA
-  Put(r, 18, {0x9AC4, 0x0050});           // BADC
-  Put(r, 20, {0x5000, 0xC49A});           // CDAB
-  Put(r, 22, {0xC093, 0x4A45, 0x6D5C, 0xFAAD});  // float64 -1234.5678 ABCD
-  Put(r, 26, {0xADFA, 0x5C6D, 0x454A, 0x93C0});  // DCBA
-  Put(r, 30, {0x93C0, 0x454A, 0x5C6D, 0xADFA});  // BADC
-  Put(r, 34, {0xFAAD, 0x6D5C, 0x4A45, 0xC093});  // CDAB
-  Put(r, 38, {0x0102, 0x0304, 0x0506, 0x0708});  // int64 72623859790382856 ABCD
-  Put(r, 42, {0x0708, 0x0506, 0x0304, 0x0102});  // uint64 same value CDAB
-  Put(r, 46, {0x3132, 0x2E35});           // string "12.5" ABCD
-  Put(r, 48, {0x3234, 0x0000});           // string "24" BADC -> "42"
-  Put(r, 50, {250});                      // uint16 250 (scale 0.1 offset -40 -> -15)
+  Put(r, 1, {0xFFFE});                             // int16 -2
+  Put(r, 2, {0xF8A4, 0x32EB});                     // int32 -123456789 ABCD
+  Put(r, 4, {0xEB32, 0xA4F8});                     // DCBA
+  Put(r, 6, {0xA4F8, 0xEB32});                     // BADC
+  Put(r, 8, {0x32EB, 0xF8A4});                     // CDAB
+  Put(r, 10, {0xDEAD, 0xBEEF});                    // uint32 3735928559 ABCD
+  Put(r, 12, {0xBEEF, 0xDEAD});                    // CDAB
+  Put(r, 14, {0xC49A, 0x5000});                    // float32 -1234.5 ABCD
+  Put(r, 16, {0x0050, 0x9AC4});                    // DCBA
+  Put(r, 18, {0x9AC4, 0x0050});                    // BADC
+  Put(r, 20, {0x5000, 0xC49A});                    // CDAB
+  Put(r, 22, {0xC093, 0x4A45, 0x6D5C, 0xFAAD});    // float64 -1234.5678 ABCD
+  Put(r, 26, {0xADFA, 0x5C6D, 0x454A, 0x93C0});    // DCBA
+  Put(r, 30, {0x93C0, 0x454A, 0x5C6D, 0xADFA});    // BADC
+  Put(r, 34, {0xFAAD, 0x6D5C, 0x4A45, 0xC093});    // CDAB
+  Put(r, 38, {0x0102, 0x0304, 0x0506, 0x0708});    // int64 72623859790382856 ABCD
+  Put(r, 42, {0x0708, 0x0506, 0x0304, 0x0102});    // uint64 same value CDAB
+  Put(r, 46, {0x3132, 0x2E35});                    // string "12.5" ABCD
+  Put(r, 48, {0x3234, 0x0000});                    // string "24" BADC -> "42"
+  Put(r, 50, {250});                               // uint16 250 (scale 0.1 offset -40 -> -15)
   Put(r, 51, {static_cast<std::uint16_t>(unit)});  // the unit id
   Put(r, 55, {5555});
   Put(r, 75, {7575});
@@ -144,8 +144,8 @@ class Server {
     const int fd = modbus_get_socket(ctx);
     if (opt_.tcp) {
       // A well-formed frame for another transaction.
-      std::uint8_t f[] = {q[0], static_cast<std::uint8_t>(q[1] + 1), 0, 0, 0, 5, q[hl - 1],
-                          q[hl], 2, 0, 0};
+      std::uint8_t f[] = {
+          q[0], static_cast<std::uint8_t>(q[1] + 1), 0, 0, 0, 5, q[hl - 1], q[hl], 2, 0, 0};
       (void)!write(fd, f, sizeof f);
     } else {
       std::uint8_t f[] = {q[0], q[1], 2, 0x12, 0x34, 0xde, 0xad};  // CRC is wrong

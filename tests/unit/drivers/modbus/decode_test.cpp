@@ -1,12 +1,12 @@
 // Register decoding: every type in every byte/word order from known byte patterns.
+#include "drivers/modbus/decode.h"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
-
-#include "drivers/modbus/decode.h"
 
 namespace pn::modbus {
 namespace {
@@ -18,9 +18,7 @@ struct Case {
   double expected;
 };
 
-double D(std::vector<std::uint16_t> regs, DataType t, Order o) {
-  return DecodeNumber(regs, t, o);
-}
+double D(std::vector<std::uint16_t> regs, DataType t, Order o) { return DecodeNumber(regs, t, o); }
 
 }  // namespace
 

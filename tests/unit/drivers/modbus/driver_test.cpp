@@ -278,10 +278,10 @@ TEST_CASE("modbus driver: a dead unit gives bad readings and does not stall the 
     return n;
   };
   const auto t0 = std::chrono::steady_clock::now();
-  RunUntil(driver, [&](const auto& all) { return live_good(all) >= 20; },
-           std::chrono::seconds(20), sink);
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  RunUntil(
+      driver, [&](const auto& all) { return live_good(all) >= 20; }, std::chrono::seconds(20),
+      sink);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto all = sink.all();
   CHECK(live_good(all) >= 20);
   int dead_bad = 0, dead_good = 0, live2_good = 0;
@@ -291,7 +291,7 @@ TEST_CASE("modbus driver: a dead unit gives bad readings and does not stall the 
     if (r.device == "dev-1") CHECK(r.value == 1.0);
   }
   CHECK(dead_good == 0);
-  CHECK(dead_bad >= 10);          // one bad reading per tick, backed off or not
+  CHECK(dead_bad >= 10);  // one bad reading per tick, backed off or not
   CHECK(live2_good >= 15);
   // 20 ticks of 100 ms with the dead unit retried every ~1-4 s: the first failure costs two
   // timeouts (0.6 s) and each probe one (0.3 s). Without backoff it would be 20 * 0.6 = 12 s.
@@ -368,8 +368,8 @@ TEST_CASE("modbus driver: RTU over a socat pty pair, two live units and an absen
   s.backoff_initial_ms = 3000;
   s.backoff_max_ms = 3000;
   s.inter_request_delay_ms = 2;
-  s.tags = {Tag("u16", Table::kHolding, 0), Tag("f64", Table::kHolding, 26, DataType::kFloat64,
-                                                Order::kDCBA),
+  s.tags = {Tag("u16", Table::kHolding, 0),
+            Tag("f64", Table::kHolding, 26, DataType::kFloat64, Order::kDCBA),
             Tag("coil0", Table::kCoil, 0, DataType::kBool),
             Tag("absent", Table::kHolding, 0, DataType::kUint16, Order::kABCD, 7),
             Tag("unit", Table::kHolding, 51, DataType::kUint16, Order::kABCD, 2)};
@@ -382,10 +382,9 @@ TEST_CASE("modbus driver: RTU over a socat pty pair, two live units and an absen
     return n;
   };
   const auto t0 = std::chrono::steady_clock::now();
-  REQUIRE(RunUntil(driver, [&](const auto& all) { return good_u16(all) >= 8; },
-                   std::chrono::seconds(30), sink));
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  REQUIRE(RunUntil(
+      driver, [&](const auto& all) { return good_u16(all) >= 8; }, std::chrono::seconds(30), sink));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   int absent_good = 0, absent_bad = 0;
   for (const auto& r : sink.all()) {
     if (r.device == "dev-7") (r.quality == Quality::kBad ? absent_bad : absent_good)++;
@@ -418,8 +417,7 @@ TEST_CASE("modbus driver: a stop request ends a pending TCP request at once") {
   const auto t0 = std::chrono::steady_clock::now();
   t.request_stop();
   t.join();
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CHECK(secs < 1.0);
 }
 
@@ -445,8 +443,9 @@ TEST_CASE("modbus driver: a slow unit (answers after the timeout) is marked down
     for (const auto& r : all) n += r.device == dev && r.quality == q;
     return n;
   };
-  RunUntil(driver, [&](const auto& all) { return count(all, "dev-1", Quality::kGood) >= 20; },
-           std::chrono::seconds(20), sink);
+  RunUntil(
+      driver, [&](const auto& all) { return count(all, "dev-1", Quality::kGood) >= 20; },
+      std::chrono::seconds(20), sink);
   const auto all = sink.all();
   CHECK(count(all, "dev-1", Quality::kGood) >= 20);
   CHECK(count(all, "dev-5", Quality::kGood) == 0);

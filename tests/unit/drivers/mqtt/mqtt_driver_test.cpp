@@ -2,8 +2,9 @@
 // persistent session whose queued backlog is larger than the driver's inbox bound arrives in
 // full while the pipeline is stalled (no deadlock between the subscribe and the bounded inbox,
 // no loss), and a stop is prompt.
-#include <doctest/doctest.h>
+#include "drivers/mqtt/mqtt_driver.h"
 
+#include <doctest/doctest.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -21,7 +22,6 @@
 #include <mutex>
 #include <thread>
 
-#include "drivers/mqtt/mqtt_driver.h"
 #include "tests/unit/loopback_util.h"
 
 extern char** environ;
@@ -73,8 +73,8 @@ class Mosquitto {
 
   // Publishes `n` JSON messages {"v": i} to `topic` with mosquitto_pub -l.
   bool Publish(const std::string& topic, int n) const {
-    const std::string cmd = "mosquitto_pub -h 127.0.0.1 -p " + std::to_string(port_) +
-                            " -q 0 -l -t " + topic;
+    const std::string cmd =
+        "mosquitto_pub -h 127.0.0.1 -p " + std::to_string(port_) + " -q 0 -l -t " + topic;
     FILE* p = ::popen(cmd.c_str(), "w");
     if (p == nullptr) return false;
     for (int i = 0; i < n; ++i) std::fprintf(p, "{\"v\": %d}\n", i);
@@ -147,8 +147,9 @@ bool WaitFor(Pred pred, std::chrono::seconds timeout) {
 
 }  // namespace
 
-TEST_CASE("mqtt driver: a queued backlog beyond the inbox bound arrives whole while the pipeline "
-          "stalls, and a stop is prompt") {
+TEST_CASE(
+    "mqtt driver: a queued backlog beyond the inbox bound arrives whole while the pipeline "
+    "stalls, and a stop is prompt") {
   Mosquitto broker;
   REQUIRE_MESSAGE(broker.ok(), "mosquitto did not start");
   {  // Create the persistent session (subscription), then go offline.

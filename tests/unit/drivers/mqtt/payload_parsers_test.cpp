@@ -1,10 +1,11 @@
 // MQTT topic templates and payload parsers (plain, JSON, line protocol) as pure functions.
+#include "drivers/mqtt/payload_parsers.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdio>
 
 #include "drivers/mqtt/message_decoder.h"
-#include "drivers/mqtt/payload_parsers.h"
 #include "drivers/mqtt/topic_template.h"
 
 namespace pn::mqtt {
@@ -67,8 +68,8 @@ TEST_CASE("topic template: + and # wildcards; defaults kept when a placeholder i
 }
 
 TEST_CASE("topic template: malformed templates are rejected") {
-  for (const char* bad : {"", "a/#/b", "a/b+", "a/{device}x", "a/{name}", "{device}/{device}",
-                          "a/#x"}) {
+  for (const char* bad :
+       {"", "a/#/b", "a/b+", "a/{device}x", "a/{name}", "{device}/{device}", "a/#x"}) {
     INFO(bad);
     CHECK_FALSE(TopicTemplate::Parse(bad).has_value());
   }

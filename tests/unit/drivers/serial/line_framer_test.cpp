@@ -1,10 +1,10 @@
 // LineFramer: terminators across chunk boundaries, CRLF, overlong lines.
+#include "drivers/serial/line_framer.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
 #include <vector>
-
-#include "drivers/serial/line_framer.h"
 
 namespace pn::serial {
 
@@ -35,8 +35,8 @@ TEST_CASE("LineFramer: a multi-byte terminator split between two reads") {
 
 TEST_CASE("LineFramer: an overlong line is dropped up to its terminator and counted once") {
   LineFramer f("\n", 16);
-  auto lines = FeedAll(f, {std::string(10, 'x'), std::string(10, 'y'), std::string(30, 'z'),
-                           "tail\nok=1\n"});
+  auto lines = FeedAll(
+      f, {std::string(10, 'x'), std::string(10, 'y'), std::string(30, 'z'), "tail\nok=1\n"});
   CHECK(lines == std::vector<std::string>{"ok=1"});
   CHECK(f.overflows() == 1);
   CHECK(f.pending() == 0);

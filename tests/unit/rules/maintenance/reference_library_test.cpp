@@ -14,8 +14,8 @@ ReferenceLibraryOptions Options() {
 }
 
 TEST_CASE("reference library: loads units, times and the asked-for columns in order") {
-  const std::string path = testing::WriteFile(
-      "pn_lib_ok.csv", "unit,cycle,s2,s1\n1,1,20,10\n1,2,21,11\n2,1,30,40\n");
+  const std::string path =
+      testing::WriteFile("pn_lib_ok.csv", "unit,cycle,s2,s1\n1,1,20,10\n1,2,21,11\n2,1,30,40\n");
   config::ErrorList errors;
   auto lib = LoadReferenceLibrary(path, Options(), errors);
   REQUIRE(lib.has_value());
@@ -31,11 +31,10 @@ TEST_CASE("reference library: loads units, times and the asked-for columns in or
 TEST_CASE("reference library: detects whitespace and semicolon separators") {
   config::ErrorList errors;
   auto ws = LoadReferenceLibrary(
-      testing::WriteFile("pn_lib_ws.txt", "unit cycle s1 s2\n1 1 10 20\n1 2  11\t21\n"),
-      Options(), errors);
-  auto semi = LoadReferenceLibrary(
-      testing::WriteFile("pn_lib_semi.csv", "unit;cycle;s1;s2\n1;1;10;20\n"), Options(),
+      testing::WriteFile("pn_lib_ws.txt", "unit cycle s1 s2\n1 1 10 20\n1 2  11\t21\n"), Options(),
       errors);
+  auto semi = LoadReferenceLibrary(
+      testing::WriteFile("pn_lib_semi.csv", "unit;cycle;s1;s2\n1;1;10;20\n"), Options(), errors);
   CHECK(errors.empty());
   REQUIRE(ws.has_value());
   REQUIRE(semi.has_value());
@@ -74,12 +73,10 @@ TEST_CASE("reference library: a missing column and non-contiguous units are repo
   CHECK(errors3.ToString().find("has no columns 's2', 's3'") != std::string::npos);
   config::ErrorList errors2;
   auto split = LoadReferenceLibrary(
-      testing::WriteFile("pn_lib_split.csv",
-                         "unit,cycle,s1,s2\n1,1,1,1\n2,1,1,1\n1,2,1,1\n"),
+      testing::WriteFile("pn_lib_split.csv", "unit,cycle,s1,s2\n1,1,1,1\n2,1,1,1\n1,2,1,1\n"),
       Options(), errors2);
   CHECK_FALSE(split.has_value());
-  CHECK(errors2.ToString().find(":4:1: rows of unit '1' are not contiguous") !=
-        std::string::npos);
+  CHECK(errors2.ToString().find(":4:1: rows of unit '1' are not contiguous") != std::string::npos);
 }
 
 TEST_CASE("reference library: reports at most 20 problems per file") {

@@ -2,14 +2,14 @@
 // unless a test writes them.
 #pragma once
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 namespace pn::rules::testing {
 
@@ -64,8 +64,7 @@ inline std::string WriteSyntheticLibrary(const std::string& name, int units) {
 // degradation's own direction by 1.5 times a whole life's degradation (so no combination of
 // the raw sensors tells regime from wear) and doubles the sensors' sensitivity (so not even a
 // regression with os1 as an input can undo it).
-inline std::vector<double> RegimeRow(int cycle, int life, double offset, int regime,
-                                     Noise& noise) {
+inline std::vector<double> RegimeRow(int cycle, int life, double offset, int regime, Noise& noise) {
   auto row = SyntheticRow(cycle, life, offset, noise);
   const double gain = regime == 1 ? 2.0 : 1.0;
   const std::vector<double> shift = {7.5, -12.0, 3.0};

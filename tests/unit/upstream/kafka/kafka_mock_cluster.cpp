@@ -82,8 +82,7 @@ int main(int argc, char** argv) {
     rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(1);
     for (const auto& t : topics) {
       for (int p = 0; p < partitions; ++p) {
-        rd_kafka_topic_partition_list_add(parts, t.c_str(), p)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_list_add(parts, t.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
       }
     }
     rd_kafka_assign(rk, parts);
@@ -95,17 +94,16 @@ int main(int argc, char** argv) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 50);
       if (m != nullptr) {
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-          std::string key = m->key ? std::string(static_cast<const char*>(m->key), m->key_len)
-                                   : std::string();
-          std::string value = m->payload
-                                  ? std::string(static_cast<const char*>(m->payload), m->len)
-                                  : std::string("null");
-          std::printf("{\"topic\":%s,\"partition\":%d,\"key\":%s,\"gateway\":%s,\"seq\":%s,"
-                      "\"value\":%s}\n",
-                      JsonString(rd_kafka_topic_name(m->rkt)).c_str(), m->partition,
-                      JsonString(key).c_str(),
-                      JsonString(pn::kafka_testing::Header(m, "gateway")).c_str(),
-                      JsonString(pn::kafka_testing::Header(m, "seq")).c_str(), value.c_str());
+          std::string key =
+              m->key ? std::string(static_cast<const char*>(m->key), m->key_len) : std::string();
+          std::string value = m->payload ? std::string(static_cast<const char*>(m->payload), m->len)
+                                         : std::string("null");
+          std::printf(
+              "{\"topic\":%s,\"partition\":%d,\"key\":%s,\"gateway\":%s,\"seq\":%s,"
+              "\"value\":%s}\n",
+              JsonString(rd_kafka_topic_name(m->rkt)).c_str(), m->partition,
+              JsonString(key).c_str(), JsonString(pn::kafka_testing::Header(m, "gateway")).c_str(),
+              JsonString(pn::kafka_testing::Header(m, "seq")).c_str(), value.c_str());
           std::fflush(stdout);
         }
         rd_kafka_message_destroy(m);

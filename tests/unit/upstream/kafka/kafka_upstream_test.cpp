@@ -1,6 +1,8 @@
 // The `kafka` upstream against librdkafka's mock cluster (a real Kafka protocol cluster in this
 // process, on loopback): what arrives (key, headers, value), delivery reports driving the
 // result, broker outages and injected request errors; and the configuration checks.
+#include "gateway/upstream/kafka/kafka_upstream.h"
+
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -17,7 +19,6 @@
 
 #include "gateway/config/schema.h"
 #include "gateway/config/toml_tree.h"
-#include "gateway/upstream/kafka/kafka_upstream.h"
 #include "tests/unit/upstream/kafka/mock_cluster.h"
 
 using namespace pn;
@@ -80,8 +81,11 @@ std::vector<Record> MakeRecords(std::size_t n, std::uint64_t first_seq, int devi
       e.severity = "critical";
       nr = ToRecord(e);
     } else {
-      Reading r{"pump-" + std::to_string(i % devices), "temperature",
-                40.0 + static_cast<double>(i % 17), "degC", Quality::kGood,
+      Reading r{"pump-" + std::to_string(i % devices),
+                "temperature",
+                40.0 + static_cast<double>(i % 17),
+                "degC",
+                Quality::kGood,
                 1764072000000000000 + static_cast<std::int64_t>(i) * 1000000};
       nr = ToRecord(r);
     }
@@ -116,8 +120,8 @@ std::map<std::uint64_t, int> CheckMessages(const std::vector<Consumed>& got,
     CHECK(c.gateway == kGateway);
     CHECK(c.key == r.device);
     CHECK(c.value == WireJson(kGateway, r));
-    CHECK(c.topic == std::string(kGateway) +
-                         (r.kind == RecordKind::kEvent ? ".events" : ".readings"));
+    CHECK(c.topic ==
+          std::string(kGateway) + (r.kind == RecordKind::kEvent ? ".events" : ".readings"));
     ++count[seq];
   }
   return count;
@@ -180,12 +184,14 @@ TEST_CASE("records arrive keyed by device with gateway and seq headers and the w
   }
 }
 
-TEST_CASE("with every broker down a send times out as kRetry, delivers nothing, and a resend "
-          "after the outage delivers all") {
+TEST_CASE(
+    "with every broker down a send times out as kRetry, delivers nothing, and a resend "
+    "after the outage delivers all") {
   MockCluster mc;
   mc.CreateTopic(std::string(kGateway) + ".readings", kPartitions, 3);
   mc.CreateTopic(std::string(kGateway) + ".events", kPartitions, 3);
-  Table t(BaseToml(mc, "delivery_timeout_ms = 1500\n[properties]\n\"reconnect.backoff.max.ms\" = 500\n"));
+  Table t(BaseToml(
+      mc, "delivery_timeout_ms = 1500\n[properties]\n\"reconnect.backoff.max.ms\" = 500\n"));
   REQUIRE_MESSAGE(t.errors.empty(), t.text());
   auto up = t.Create();
   auto first = MakeRecords(300, 1);
@@ -201,8 +207,8 @@ TEST_CASE("with every broker down a send times out as kRetry, delivers nothing, 
   CHECK(r.delivered == 0);
   CHECK_FALSE(r.error.empty());
   MESSAGE("send with the cluster down: " << took << " s: " << r.error);
-  CHECK(took >= 1.0);   // it waited for delivery reports ...
-  CHECK(took < 15.0);   // ... bounded by delivery_timeout_ms plus the grace period
+  CHECK(took >= 1.0);  // it waited for delivery reports ...
+  CHECK(took < 15.0);  // ... bounded by delivery_timeout_ms plus the grace period
 
   mc.SetAllUp();
   std::set<std::uint64_t> unacked;
@@ -221,12 +227,14 @@ TEST_CASE("with every broker down a send times out as kRetry, delivers nothing, 
   }
 }
 
-TEST_CASE("injected Produce errors and a broker going down mid-run: everything still arrives, "
-          "duplicates only from unacknowledged sends") {
+TEST_CASE(
+    "injected Produce errors and a broker going down mid-run: everything still arrives, "
+    "duplicates only from unacknowledged sends") {
   MockCluster mc;
   mc.CreateTopic(std::string(kGateway) + ".readings", kPartitions, 3);
   mc.CreateTopic(std::string(kGateway) + ".events", kPartitions, 3);
-  Table t(BaseToml(mc, "delivery_timeout_ms = 1500\n[properties]\n\"reconnect.backoff.max.ms\" = 500\n"));
+  Table t(BaseToml(
+      mc, "delivery_timeout_ms = 1500\n[properties]\n\"reconnect.backoff.max.ms\" = 500\n"));
   REQUIRE_MESSAGE(t.errors.empty(), t.text());
   auto up = t.Create();
   std::vector<Record> all;
@@ -244,16 +252,18 @@ TEST_CASE("injected Produce errors and a broker going down mid-run: everything s
                         RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND});
   SendLikeThePipeline(*up, batch(400), unacked);
   // Errors that fail the delivery: the forwarder retries them.
-  mc.PushProduceErrors({RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
-                        RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED});
+  mc.PushProduceErrors(
+      {RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED});
   {
     auto recs = batch(400);
     SendResult r = up->Send(recs);
     CHECK_MESSAGE(r.code == SendCode::kRetry, r.error);
     CHECK(r.delivered < recs.size());
     for (std::size_t i = r.delivered; i < recs.size(); ++i) unacked.insert(recs[i].seq);
-    SendLikeThePipeline(*up, std::vector<Record>(recs.begin() + static_cast<std::ptrdiff_t>(r.delivered), recs.end()),
-                        unacked);
+    SendLikeThePipeline(
+        *up,
+        std::vector<Record>(recs.begin() + static_cast<std::ptrdiff_t>(r.delivered), recs.end()),
+        unacked);
   }
   // One broker (of three) down: its partitions' leaders are gone until it is back.
   rd_kafka_mock_broker_set_down(mc.get(), 2);
@@ -267,8 +277,9 @@ TEST_CASE("injected Produce errors and a broker going down mid-run: everything s
       pos += r.delivered;
     }
     rd_kafka_mock_broker_set_up(mc.get(), 2);
-    SendLikeThePipeline(*up, std::vector<Record>(recs.begin() + static_cast<std::ptrdiff_t>(pos), recs.end()),
-                        unacked);
+    SendLikeThePipeline(
+        *up, std::vector<Record>(recs.begin() + static_cast<std::ptrdiff_t>(pos), recs.end()),
+        unacked);
   }
   SendLikeThePipeline(*up, batch(400), unacked);
   up->Stop();
@@ -325,7 +336,9 @@ acks = 1
                "configuration property") != std::string::npos);
   CHECK(e.find("test.toml:6:1: upstreams.k.properties.queue.buffering.max.kbytes: librdkafka: "
                "Invalid value") != std::string::npos);
-  CHECK(e.find("upstreams.k.properties.acks: is fixed: the forwarder always produces with acks=all") != std::string::npos);
+  CHECK(e.find(
+            "upstreams.k.properties.acks: is fixed: the forwarder always produces with acks=all") !=
+        std::string::npos);
   CHECK(e.find("properties.sasl.oauthbearer.client.secret: secrets are not accepted") !=
         std::string::npos);
   CHECK(e.find("properties.statistics.interval.ms: expected a string, number or boolean") !=
@@ -408,12 +421,11 @@ sasl_username = "gw"
   }
   SUBCASE("the password is read from the file or the environment and never shown") {
     fs::path pw = fs::temp_directory_path() / ("pn-kafka-pw-" + std::to_string(::getpid()));
-    {
-      std::ofstream(pw) << "s3cret-Pa55\n";
-    }
-    Table t("bootstrap_servers = [\"b:9092\"]\nsecurity_protocol = \"sasl_plaintext\"\n"
-            "sasl_mechanism = \"PLAIN\"\nsasl_username = \"gw\"\npassword_file = \"" +
-            pw.string() + "\"\n");
+    { std::ofstream(pw) << "s3cret-Pa55\n"; }
+    Table t(
+        "bootstrap_servers = [\"b:9092\"]\nsecurity_protocol = \"sasl_plaintext\"\n"
+        "sasl_mechanism = \"PLAIN\"\nsasl_username = \"gw\"\npassword_file = \"" +
+        pw.string() + "\"\n");
     REQUIRE_MESSAGE(t.errors.empty(), t.text());
     config::ErrorList errors;
     auto s = kafka_upstream::FromSection(t.section(), "gw", true, errors);
@@ -424,9 +436,10 @@ sasl_username = "gw"
     }
     CHECK(found);
     ::setenv("PN_TEST_KAFKA_PW", "env-Pa55", 1);
-    Table te("bootstrap_servers = [\"b:9092\"]\nsecurity_protocol = \"sasl_plaintext\"\n"
-             "sasl_mechanism = \"PLAIN\"\nsasl_username = \"gw\"\n"
-             "password_env = \"PN_TEST_KAFKA_PW\"\nclient_id = \"{oops}\"\n");
+    Table te(
+        "bootstrap_servers = [\"b:9092\"]\nsecurity_protocol = \"sasl_plaintext\"\n"
+        "sasl_mechanism = \"PLAIN\"\nsasl_username = \"gw\"\n"
+        "password_env = \"PN_TEST_KAFKA_PW\"\nclient_id = \"{oops}\"\n");
     config::ErrorList errors2;
     auto s2 = kafka_upstream::FromSection(te.section(), "gw", true, errors2);
     CHECK(errors2.size() == 1);

@@ -94,8 +94,8 @@ inline std::string Header(const rd_kafka_message_t* m, const char* name) {
 // Reads `topics` (partitions 0..partitions-1 each) from the beginning until `done(messages)`
 // holds and every partition is at its end, or `timeout` passes. Returns what was read.
 template <typename Done>
-std::vector<Consumed> Consume(const std::string& bootstraps,
-                              const std::vector<std::string>& topics, int partitions, Done done,
+std::vector<Consumed> Consume(const std::string& bootstraps, const std::vector<std::string>& topics,
+                              int partitions, Done done,
                               std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();

@@ -66,8 +66,8 @@ TEST_CASE("mqtt upstream: the spec rejects a bad payload and qos before the sema
 TEST_CASE("mqtt upstream: the password comes from the environment and is required to exist") {
   ::setenv("PN_MQTT_TEST_PW", "s3cret", 1);
   auto cfg = config::LoadString(
-      Gateway("servers = [\"tcp://127.0.0.1:1\"]\npassword_env = \"PN_MQTT_TEST_PW\"\n"),
-      "gw.toml", "/tmp", false);
+      Gateway("servers = [\"tcp://127.0.0.1:1\"]\npassword_env = \"PN_MQTT_TEST_PW\"\n"), "gw.toml",
+      "/tmp", false);
   REQUIRE(cfg.has_value());
   const auto& u = cfg->upstreams[0];
   CHECK(u.type->create(u.settings, UpstreamContext{"scada", "gw"}).has_value());

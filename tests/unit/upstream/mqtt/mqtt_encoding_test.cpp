@@ -12,8 +12,12 @@ namespace {
 
 Record MakeReading(std::uint64_t seq, std::string device, std::string series, double value,
                    std::string unit = "degC") {
-  Reading r{.device = std::move(device), .series = std::move(series), .value = value,
-            .unit = std::move(unit), .quality = Quality::kGood, .ts_ns = 1700000000000000000};
+  Reading r{.device = std::move(device),
+            .series = std::move(series),
+            .value = value,
+            .unit = std::move(unit),
+            .quality = Quality::kGood,
+            .ts_ns = 1700000000000000000};
   NewRecord n = ToRecord(r);
   return Record{seq, n.kind, n.ts_ns, n.device, n.series, n.body};
 }
@@ -148,8 +152,8 @@ TEST_CASE("json_batch groups records per topic, in order, and caps each message"
   REQUIRE(enc.messages.size() == 3);
   CHECK(enc.messages[0].topic == "b");
   CHECK(enc.messages[0].payload == "[" + WireJson("gw-1", recs[0]) + "," +
-                                       WireJson("gw-1", recs[2]) + "," +
-                                       WireJson("gw-1", recs[4]) + "]");
+                                       WireJson("gw-1", recs[2]) + "," + WireJson("gw-1", recs[4]) +
+                                       "]");
   CHECK(enc.messages[1].topic == "a");
   CHECK(enc.messages[1].records == 3);
   CHECK(enc.messages[2].topic == "b");

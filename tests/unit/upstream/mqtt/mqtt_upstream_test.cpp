@@ -1,15 +1,15 @@
 // MqttUpstream against a real mosquitto started by the test on a free loopback port.
 #include "gateway/upstream/mqtt/mqtt_upstream.h"
 
+#include <doctest/doctest.h>
 #include <fcntl.h>
+#include <mqtt/async_client.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <chrono>
 #include <cstdio>
@@ -20,8 +20,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <mqtt/async_client.h>
 
 #include "gateway/core/record.h"
 #include "tests/unit/loopback_util.h"
@@ -67,8 +65,8 @@ class Broker {
       std::ofstream f(conf);
       f << "listener " << port_ << " 127.0.0.1\nallow_anonymous true\npersistence false\n";
     }
-    const char* bin = ::access("/usr/sbin/mosquitto", X_OK) == 0 ? "/usr/sbin/mosquitto"
-                                                                 : "/usr/bin/mosquitto";
+    const char* bin =
+        ::access("/usr/sbin/mosquitto", X_OK) == 0 ? "/usr/sbin/mosquitto" : "/usr/bin/mosquitto";
     std::vector<std::string> args = {bin, "-c", conf};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -120,7 +118,8 @@ class Subscriber {
     }
   }
   struct Msg {
-    Msg(std::string t, std::string p, bool r) : topic(std::move(t)), payload(std::move(p)), retained(r) {}
+    Msg(std::string t, std::string p, bool r)
+        : topic(std::move(t)), payload(std::move(p)), retained(r) {}
     std::string topic, payload;
     bool retained;
   };
@@ -144,8 +143,12 @@ class Subscriber {
 std::vector<Record> Records(std::uint64_t first, std::size_t n) {
   std::vector<Record> out;
   for (std::size_t i = 0; i < n; ++i) {
-    Reading r{.device = "pump-" + std::to_string(i % 3), .series = "flow",
-              .value = static_cast<double>(i), .unit = "", .quality = Quality::kGood, .ts_ns = static_cast<std::int64_t>(i)};
+    Reading r{.device = "pump-" + std::to_string(i % 3),
+              .series = "flow",
+              .value = static_cast<double>(i),
+              .unit = "",
+              .quality = Quality::kGood,
+              .ts_ns = static_cast<std::int64_t>(i)};
     NewRecord nr = ToRecord(r);
     out.push_back(Record{first + i, nr.kind, nr.ts_ns, nr.device, nr.series, nr.body});
   }
