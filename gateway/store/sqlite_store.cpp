@@ -241,8 +241,13 @@ Status CheckNotForeign(Conn& c) {
                     *version, kSchemaVersion));
   }
   if (*version == 0) {
-    Result<std::int64_t> objects =
-        c.QueryInt("SELECT count(*) FROM sqlite_schema", "inspect schema");
+    // One statement, one snapshot: the version and the schema are read together, so a store
+    // that another process creates (and versions, in the same transaction) between two reads
+    // is not mistaken for a foreign database.
+    Result<std::int64_t> objects = c.QueryInt(
+        "SELECT CASE WHEN user_version = 0 THEN (SELECT count(*) FROM sqlite_schema) ELSE 0 END "
+        "FROM pragma_user_version",
+        "inspect schema");
     if (!objects) return objects.error();
     if (*objects != 0) {
       return Status::Corruption(fmt::format(

@@ -85,12 +85,30 @@ class FullDisk(GatewayTestCase):
             copier = threading.Thread(target=lambda: log.write(proc.stderr.read()), daemon=True)
             copier.start()
 
+            reports = []
+
             def dropped():
                 rep = self.buffer(cfg, not_yet_ok=True)
+                if rep is not None:
+                    reports.append((round(time.monotonic(), 1), rep["last_seq"], rep["dropped"]))
                 return rep is not None and rep["dropped"]["total"] > 0 and rep["last_seq"] + rep[
                     "dropped"]["rejected"] >= 150000
 
-            self.wait_for(dropped, timeout=60, what="the store to hit the file size limit")
+            try:
+                self.wait_for(dropped, timeout=60, what="the store to hit the file size limit")
+            except AssertionError as e:  # say whether the daemon was slow or stuck
+                proc.kill()
+                proc.wait(timeout=30)
+                copier.join(timeout=10)
+                log.flush()
+                with open(log_path, encoding="utf-8", errors="replace") as f:
+                    tail = f.read()[-3000:]
+                sizes = {n: os.path.getsize(os.path.join(self.data_dir, n))
+                         for n in sorted(os.listdir(self.data_dir))}
+                raise AssertionError(f"{e}\nbuffer reports (time, last_seq, dropped), first and "
+                                     f"last 5: {reports[:5]} ... {reports[-5:]}\n"
+                                     f"files (limit {LIMIT_BYTES}): {sizes}\n"
+                                     f"daemon log tail:\n{tail}") from None
             time.sleep(0.5)
             self.assertIsNone(proc.poll(), "the daemon must keep running on a full disk")
             during = self.buffer(cfg)

@@ -202,7 +202,10 @@ start_time_ms = 1000
   }
 }
 
-TEST_CASE("sim driver: as fast as possible, a stop request ends Run within 100 ms") {
+// The stop tests bound the time to stop far below what ignoring the stop would take (never
+// stopping; a 60 s wait), not near the scheduler's latency: a busy machine delays a wake-up by
+// tens of milliseconds, and how fast is a benchmark's business.
+TEST_CASE("sim driver: as fast as possible, a stop request ends Run between ticks") {
   auto l = Load("[drivers.plant]\ntype = \"sim\"\nrealtime = false\n");
   REQUIRE_MESSAGE(l.errors.empty(), l.errors.ToString());
   auto driver = Create(*l.section, &SystemClock::Instance());
@@ -213,11 +216,11 @@ TEST_CASE("sim driver: as fast as possible, a stop request ends Run within 100 m
   auto t0 = std::chrono::steady_clock::now();
   t.request_stop();
   t.join();
-  CHECK(MsSince(t0) < 100.0);
+  CHECK(MsSince(t0) < 5000.0);
   CHECK(driver->stats().readings.load() == sink.count());
 }
 
-TEST_CASE("sim driver: realtime, a stop request interrupts the wait within 100 ms") {
+TEST_CASE("sim driver: realtime, a stop request interrupts the 60 s wait") {
   auto l = Load("[drivers.plant]\ntype = \"sim\"\ninterval_ms = 60000\n");
   REQUIRE_MESSAGE(l.errors.empty(), l.errors.ToString());
   auto driver = Create(*l.section, &SystemClock::Instance());
@@ -228,7 +231,7 @@ TEST_CASE("sim driver: realtime, a stop request interrupts the wait within 100 m
   auto t0 = std::chrono::steady_clock::now();
   t.request_stop();
   t.join();
-  CHECK(MsSince(t0) < 100.0);
+  CHECK(MsSince(t0) < 5000.0);
   CHECK(sink.count() == 15);  // exactly the first tick
 }
 
