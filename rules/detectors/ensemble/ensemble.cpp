@@ -116,7 +116,7 @@ struct Options {
   std::int64_t warmup = 150;
   bool context = true;
   std::size_t context_slack = 12;
-  bool shift = true;
+  bool shift = false;
   std::size_t shift_window = 12;
   std::size_t shift_reference = 200;
 };
@@ -171,8 +171,8 @@ class EnsembleDetector final : public Detector {
     double best = std::numeric_limits<double>::infinity();
     for (std::size_t c = 1; c * period_ + slack_ + o_.dim <= have; ++c) {
       for (std::size_t s = 0; s <= 2 * slack_; ++s) {
+        if (c * period_ + s < slack_ + o_.dim) continue;  // overlaps the current shape
         const std::size_t ago = c * period_ + s - slack_;
-        if (ago < o_.dim) continue;  // overlaps the current shape: a trivial match
         best = std::min(best, detail::ShapeHistory::Distance(cur, Run(ago, o_.dim), o_.dim));
       }
     }

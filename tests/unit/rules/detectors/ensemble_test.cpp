@@ -142,6 +142,19 @@ TEST_CASE("ensemble state stays within 64 KB at any sampling rate and does not g
   }
 }
 
+TEST_CASE("ensemble with a slack wider than a day searches all it holds and finds a new shape") {
+  // 24 samples a day; a slack of 100 samples covers more than a day either way, so every held
+  // shape is a candidate (as KNN). A level of 15 for 5 night hours was never seen (10 and 20
+  // were), though it is within the range.
+  auto xs = Daily(20, 3600, -1, 27);
+  for (std::size_t i = 15 * 24 + 1; i < 15 * 24 + 6; ++i) xs[i] = 15.0;
+  auto d = Make("ensemble", "hold = 0\ncontext_slack = 100\n");
+  const auto s = RunEvery(*d, xs, 3600);
+  for (std::size_t i = 150; i < s.size(); ++i) REQUIRE((s[i] >= 0.0 && s[i] <= 1.0));
+  CHECK(CountAbove(s, 1.0, 15 * 24 + 1, 15 * 24 + 8) >= 1);
+  CHECK(CountAbove(s, 1.0, 10 * 24, 15 * 24) <= 2);
+}
+
 TEST_CASE("ensemble shift component flags a change of spread that keeps the mean") {
   Noise noise(26);
   std::vector<double> xs;
