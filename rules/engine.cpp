@@ -174,10 +174,7 @@ class EngineImpl final : public Engine {
         if (!s.detector) continue;
         double v = reading.value;
         double score = s.detector->Update(reading.ts_ns, std::span<const double>(&v, 1));
-        rt.summary.Add(score, def.min_score);
-        if (score_observer_ != nullptr) {
-          score_observer_->OnScore(def.name, reading.device, reading.series, reading.ts_ns, score);
-        }
+        Observe(rt, reading.device, reading.series, reading.ts_ns, score);
         HandleScore(def, s.alarm, reading.ts_ns, reading.value, score, reading.device,
                     reading.series, out);
       }
@@ -368,10 +365,7 @@ class EngineImpl final : public Engine {
       if (!g.detector) g.detector = def.detector->create(*def.detector_section, values.size());
       if (g.detector) {
         double score = g.detector->Update(r.ts_ns, values);
-        rt.summary.Add(score, def.min_score);
-        if (score_observer_ != nullptr) {
-          score_observer_->OnScore(def.name, r.device, def.group_series, r.ts_ns, score);
-        }
+        Observe(rt, r.device, def.group_series, r.ts_ns, score);
         HandleScore(def, g.alarm, r.ts_ns, kNaN, score, r.device, def.group_series, out);
       }
     }
@@ -389,6 +383,15 @@ class EngineImpl final : public Engine {
           e.rul = est.rul;
         }
       }
+    }
+  }
+
+  // Counts a detector's score in its rule's summary and hands it to the observer, if any.
+  void Observe(RuleRuntime& rt, const std::string& device, const std::string& series,
+               std::int64_t ts_ns, double score) {
+    rt.summary.Add(score, rt.def->min_score);
+    if (score_observer_ != nullptr) {
+      score_observer_->OnScore(rt.def->name, device, series, ts_ns, score);
     }
   }
 

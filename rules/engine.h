@@ -44,6 +44,16 @@ struct RuleScoreSummary {
     while (b < kEdges.size() && score >= kEdges[b]) ++b;
     ++bins[b];
   }
+
+  std::uint64_t scored() const { return samples - warming_up; }
+  double flagged_percent() const {
+    return scored() > 0 ? 100.0 * static_cast<double>(flagged) / static_cast<double>(scored())
+                        : 0.0;
+  }
+  // A rule that flags more than 5% of at least 100 scored samples is likely mis-tuned.
+  bool flags_too_much() const { return scored() >= 100 && flagged_percent() > 5.0; }
+  // Lower edge of bin `b` (its upper edge is kEdges[b]; the last bin holds exactly 1).
+  static double BinLower(std::size_t b) { return b == 0 ? 0.0 : kEdges[b - 1]; }
 };
 
 class Engine {

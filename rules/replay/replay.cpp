@@ -257,28 +257,25 @@ namespace {
 // histogram, and a warning when a rule flags more than 5% of what it scored.
 void PrintScoreSummaries(const std::vector<RuleScoreSummary>& summaries, std::ostream& err) {
   for (const RuleScoreSummary& s : summaries) {
-    const std::uint64_t scored = s.samples - s.warming_up;
-    const double pct = scored > 0 ? 100.0 * static_cast<double>(s.flagged) / scored : 0.0;
     err << fmt::format(
         "replay: rule {}: {} samples, {} warming up, {} scored, {} flagged ({:.2f}%) at "
         "min_score {}\n",
-        s.rule, s.samples, s.warming_up, scored, s.flagged, pct, s.min_score);
+        s.rule, s.samples, s.warming_up, s.scored(), s.flagged, s.flagged_percent(), s.min_score);
     std::string line = "replay: rule " + s.rule + ": scores";
-    double lo = 0.0;
     for (std::size_t b = 0; b < s.bins.size(); ++b) {
       if (b < RuleScoreSummary::kEdges.size()) {
-        line += fmt::format(" [{},{}) {}", lo, RuleScoreSummary::kEdges[b], s.bins[b]);
-        lo = RuleScoreSummary::kEdges[b];
+        line += fmt::format(" [{},{}) {}", RuleScoreSummary::BinLower(b),
+                            RuleScoreSummary::kEdges[b], s.bins[b]);
       } else {
         line += fmt::format(" [1] {}", s.bins[b]);
       }
     }
     err << line << '\n';
-    if (scored >= 100 && pct > 5.0) {
+    if (s.flags_too_much()) {
       err << fmt::format(
           "replay: rule {}: warning: flags {:.1f}% of the scored samples; raise min_score or "
           "check the detector's keys\n",
-          s.rule, pct);
+          s.rule, s.flagged_percent());
     }
   }
 }

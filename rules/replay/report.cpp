@@ -262,20 +262,17 @@ std::string ReplayReport::Render(std::string_view title,
   out +=
       "<h2>Rules</h2>\n<table id=\"summary\"><tr><th>rule</th><th>samples</th><th>warming "
       "up</th><th>scored</th><th>flagged</th><th>min_score</th>";
-  double lo = 0.0;
-  for (double edge : RuleScoreSummary::kEdges) {
-    out += fmt::format("<th>[{}, {})</th>", lo, edge);
-    lo = edge;
+  for (std::size_t b = 0; b < RuleScoreSummary::kEdges.size(); ++b) {
+    out += fmt::format("<th>[{}, {})</th>", RuleScoreSummary::BinLower(b),
+                       RuleScoreSummary::kEdges[b]);
   }
   out += "<th>= 1</th></tr>\n";
   for (const RuleScoreSummary& s : rules) {
-    const std::uint64_t scored = s.samples - s.warming_up;
-    const double pct = scored > 0 ? 100.0 * static_cast<double>(s.flagged) / scored : 0.0;
     out += fmt::format(
         "<tr data-rule=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
         "<td{}>{} ({:.2f}%)</td><td>{}</td>",
-        Escape(s.rule), Escape(s.rule), s.samples, s.warming_up, scored,
-        pct > 5.0 ? " class=\"warn\"" : "", s.flagged, pct, s.min_score);
+        Escape(s.rule), Escape(s.rule), s.samples, s.warming_up, s.scored(),
+        s.flags_too_much() ? " class=\"warn\"" : "", s.flagged, s.flagged_percent(), s.min_score);
     for (std::uint64_t b : s.bins) out += fmt::format("<td>{}</td>", b);
     out += "</tr>\n";
   }
