@@ -68,6 +68,7 @@ Status SqliteStatus(int rc, std::string_view what, std::string_view path,
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
+constexpr int kRestartWaitMs = 1000;  // how long a checkpoint waits for readers
 constexpr int kSchemaVersion = 1;
 constexpr std::size_t kMaxIdleReaders = 8;
 constexpr std::uint64_t kMaxSeq =
@@ -305,6 +306,8 @@ constexpr std::int64_t kLogIntervalNs = 10'000'000'000;  // drop / disk-full log
 constexpr std::int64_t kAgeCheckIntervalNs = 1'000'000'000;  // age bound checked at most this often
 constexpr std::int64_t kDiskCapNs =
     60'000'000'000;  // after a disk-full error, stay small this long
+constexpr std::int64_t kDiskGrowIntervalNs = 1'000'000'000;  // then grow by a step this often
+constexpr std::int64_t kDiskGrowMinBytes = 1 << 20;          // a step: 1/8 of the cap, >= this
 constexpr std::int64_t kMaxVacuumPagesPerTxn = 4096;
 
 constexpr const char* kDropKeys[] = {"dropped_age", "dropped_size_readings", "dropped_size_events",
@@ -463,10 +466,7 @@ class SqliteStore final : public Store {
           fmt::format("store {}: sequence numbers exhausted", options_.path)));
     }
     const std::int64_t now = clock_.MonotonicNs();
-    if (disk_cap_ > 0 && now >= disk_cap_until_) {
-      spdlog::info("store {}: trying to grow again after a full disk", options_.path);
-      disk_cap_ = 0;
-    }
+    if (disk_cap_ > 0 && now >= disk_cap_until_) GrowDiskCap(now);
     Result<std::uint64_t> r = AppendTxn(records, EffectiveBudget());
     if (r || r.error().code() != Code::kResourceExhausted) return r;
 
@@ -717,8 +717,35 @@ class SqliteStore final : public Store {
   }
 
   void EnterDiskCap(std::int64_t cap) {
+    if (disk_cap_ == 0) disk_full_at_ = std::max<std::int64_t>(cap, page_size_);
     disk_cap_ = std::max<std::int64_t>(cap, page_size_);
     disk_cap_until_ = clock_.MonotonicNs() + kDiskCapNs;
+  }
+
+  // After the hold, the cap grows by a step per kDiskGrowIntervalNs, and only while the WAL is
+  // empty (the last checkpoint completed). While the cap is on, every commit is checkpointed at
+  // once (MaybeCheckpoint), so a step the file cannot take is seen by the next checkpoint while
+  // the WAL holds one transaction, and the store shrinks back inside the file. Lifting the cap
+  // at once instead could commit pages past the end of a file that cannot grow into a WAL that
+  // a reader keeps from being checkpointed; once that WAL is full too, no DELETE can be written
+  // and the store is wedged. The cap is lifted when it reaches max_bytes' budget or twice the
+  // size at which the disk was full.
+  void GrowDiskCap(std::int64_t now) {
+    if (wal_frames_ != 0) return;  // a checkpoint is still pending: not now
+    const std::int64_t step = std::max<std::int64_t>(kDiskGrowMinBytes, disk_cap_ / 8);
+    if (disk_cap_ + step >= (budget_ > 0 ? budget_ : 2 * disk_full_at_)) {
+      spdlog::info("store {}: the disk took {} bytes in use again; the full-disk cap is lifted",
+                   options_.path, disk_cap_);
+      disk_cap_ = 0;
+      return;
+    }
+    if (now - last_disk_full_log_ >= kLogIntervalNs) {
+      last_disk_full_log_ = now;
+      spdlog::info("store {}: trying to grow again after a full disk: {} bytes in use allowed",
+                   options_.path, disk_cap_ + step);
+    }
+    disk_cap_ += step;
+    disk_cap_until_ = now + kDiskGrowIntervalNs;
   }
 
   static std::int64_t EstimateBytes(std::span<const NewRecord> records) {
@@ -756,7 +783,9 @@ class SqliteStore final : public Store {
     if (!free) return free.error();
     std::int64_t slack = disk_cap_ > 0 ? 0 : std::max<std::int64_t>(16, *pages / 8);
     if (*free <= slack) return Status::Ok();
-    std::int64_t n = std::min(*free - slack / 2, kMaxVacuumPagesPerTxn);
+    // While the disk is full every free page goes: the pages in use are then the file's size
+    // after the next checkpoint, and it must fit in what the file already has.
+    std::int64_t n = disk_cap_ > 0 ? *free : std::min(*free - slack / 2, kMaxVacuumPagesPerTxn);
     std::string sql = fmt::format("PRAGMA incremental_vacuum({})", n);
     return writer_.Exec(sql.c_str(), "incremental vacuum");
   }
@@ -920,6 +949,8 @@ class SqliteStore final : public Store {
         return fail(s);
       }
       if (Status s = PersistDrops(dropped); !s.ok()) return fail(s);
+    }
+    if (deleted > 0 || disk_cap_ > 0) {
       if (Status s = VacuumFreePages(); !s.ok()) return fail(s);
     }
     if (Status s = writer_.StepDone(commit_.get(), "commit append"); !s.ok()) return fail(s);
@@ -981,17 +1012,29 @@ class SqliteStore final : public Store {
     pending_log_ = StoreDrops();
   }
 
+  // A passive checkpoint once the WAL holds checkpoint_frames_, or after every commit while the
+  // disk is full (the cap is on; see GrowDiskCap). A passive checkpoint copies only what no
+  // reader still needs; if one could not finish, a RESTART checkpoint waits (the busy timeout)
+  // for the readers, which take milliseconds. Otherwise a reader that happens to be reading at
+  // every checkpoint would let the WAL grow without bound, and on a full disk a WAL that is full
+  // before any checkpoint could tell the store the file cannot grow leaves no room for the
+  // DELETE that would make room.
   void MaybeCheckpoint() {
-    if (wal_frames_ >= checkpoint_frames_) (void)Checkpoint();
+    if (wal_frames_ >= checkpoint_frames_ || (disk_cap_ > 0 && wal_frames_ > 0)) {
+      if (Checkpoint().ok() && wal_frames_ >= checkpoint_frames_) {
+        sqlite3_busy_timeout(writer_.db(), kRestartWaitMs);  // a stuck reader delays one commit
+        (void)Checkpoint(SQLITE_CHECKPOINT_RESTART);
+        sqlite3_busy_timeout(writer_.db(), kBusyTimeoutMs);
+      }
+    }
   }
 
-  // A passive checkpoint. A disk-full failure makes the store shrink to the space it has.
-  // REQUIRES: writer_mu_ held.
-  Status Checkpoint() {
+  // A checkpoint (passive unless told). A disk-full failure makes the store shrink to the space
+  // it has. REQUIRES: writer_mu_ held.
+  Status Checkpoint(int mode = SQLITE_CHECKPOINT_PASSIVE) {
     int log = 0;
     int done = 0;
-    int rc =
-        sqlite3_wal_checkpoint_v2(writer_.db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    int rc = sqlite3_wal_checkpoint_v2(writer_.db(), nullptr, mode, &log, &done);
     if (rc == SQLITE_OK) {
       if (done >= log) wal_frames_ = 0;
       return Status::Ok();
@@ -1140,6 +1183,7 @@ class SqliteStore final : public Store {
   int wal_frames_ = 0;                      // frames in the WAL after the last commit
   std::int64_t disk_cap_ = 0;               // bytes in use allowed while the disk is full (0: none)
   std::int64_t disk_cap_until_ = 0;         // monotonic ns
+  std::int64_t disk_full_at_ = 0;           // the first cap of this full-disk episode
   std::int64_t last_age_check_ = 0;         // monotonic ns
   std::int64_t last_drop_log_ = 0;          // monotonic ns
   std::int64_t last_disk_full_log_ = 0;
