@@ -2,7 +2,8 @@
 """Deployment benchmark: stripped binary size, start-up time to READY=1 (sd_notify) and idle RSS,
 for a small config (1 sim driver, no rules: the baseline) and a large one (1000 Modbus tags on
 10 units polled every second from a real Modbus TCP server, 50 threshold rules, a file upstream),
-and the large one with the health endpoint on (which loads the HTTP module and its libraries).
+and the large one with the health endpoint on (which loads the HTTP module and its libraries),
+without and with the status page's live view.
 Medians over --runs runs; ratios against the baseline measured in the same run.
 
   bench_deploy.py --binary build/release/gateway/service/processnow \
@@ -81,10 +82,12 @@ port = {port}
 """
 
 
-def write_large(d, port, tags=1000, rules=50, health_port=0):
+def write_large(d, port, tags=1000, rules=50, health_port=0, status_series=None):
     body = LARGE_HEAD.format(dir=d, port=port)
     if health_port:
         body += HEALTH.format(port=health_port)
+        if status_series is not None:
+            body += f"status_series = {status_series}\n"
     for i in range(tags):
         # 10 units x 100 tags, every other register (gaps the planner coalesces).
         body += TAG.format(i=i, unit=1 + i // 100, address=1000 + 2 * (i % 100))
@@ -199,13 +202,17 @@ def main():
             os.makedirs(large_dir)
             configs.append(("large: 1000 Modbus tags, 50 rules",
                             write_large(large_dir, int(line[1]))))
-            health_dir = os.path.join(work, "health")
-            os.makedirs(health_dir)
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                health_port = s.getsockname()[1]
-            configs.append(("large + health endpoint on",
-                            write_large(health_dir, int(line[1]), health_port=health_port)))
+            # The endpoint without and with the status page's live view (1000 series kept).
+            for name, series in (("large + health endpoint on, no live view", 0),
+                                 ("large + health endpoint on (status page, 1000 series)", None)):
+                health_dir = os.path.join(work, f"health{series}")
+                os.makedirs(health_dir)
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", 0))
+                    health_port = s.getsockname()[1]
+                configs.append((name, write_large(health_dir, int(line[1]),
+                                                  health_port=health_port,
+                                                  status_series=series)))
         else:
             print("no --modbus-server: the large config is skipped", file=sys.stderr)
 

@@ -1,6 +1,8 @@
 #include "gateway/config/gateway_config.h"
 
+#include <arpa/inet.h>
 #include <glob.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -145,19 +147,21 @@ const TableSpec& StoreTableSpec() {
 
 const TableSpec& HealthTableSpec() {
   static const TableSpec spec{
-      "Health and metrics: a local HTTP endpoint serving /health (JSON), /metrics (Prometheus "
-      "text) and /status (text for `processnow status`), and the stall limit behind the systemd "
-      "watchdog.",
+      "Health and metrics: a local HTTP endpoint serving the status page (/, which polls "
+      "/status.json), /health (JSON), /metrics (Prometheus text) and /status (text for "
+      "`processnow status`), and the stall limit behind the systemd watchdog.",
       {
           {.name = "enabled",
            .type = ValueType::kBool,
            .default_value = false,
-           .description = "Serve the HTTP endpoint. Off by default; it has no authentication, so "
-                          "keep it on the loopback address or a trusted network."},
+           .description = "Serve the HTTP endpoint. Off by default. Read-only: nothing it "
+                          "serves changes the gateway."},
           {.name = "listen",
            .type = ValueType::kString,
            .default_value = std::string("127.0.0.1"),
-           .description = "Address the endpoint binds to (an IPv4 or IPv6 address)."},
+           .description = "Address the endpoint binds to (an IPv4 or IPv6 address). An address "
+                          "other than loopback requires token_file; for TLS, keep it on "
+                          "loopback behind a reverse proxy (gateway/health/README.md)."},
           {.name = "port",
            .type = ValueType::kInt,
            .default_value = std::int64_t{9470},
@@ -173,6 +177,22 @@ const TableSpec& HealthTableSpec() {
                           "exceed the longest driver poll interval.",
            .min = 100,
            .max = 3600000},
+          {.name = "token_file",
+           .type = ValueType::kString,
+           .default_value = std::string(),
+           .description = "File holding a bearer token (relative to the config file's folder; "
+                          "one word, surrounding whitespace ignored). When set, every request must "
+                          "send 'Authorization: Bearer "
+                          "TOKEN', else 401; `processnow status` sends it. Required when listen "
+                          "is not a loopback address. Never logged."},
+          {.name = "status_series",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{4096},
+           .description = "Series whose latest reading and 10-minute sparkline the status page "
+                          "keeps in memory (about 0.5 KiB each); readings of further series are "
+                          "counted, not shown. 0: the page shows no readings, alarms or events.",
+           .min = 0,
+           .max = 100000},
       }};
   return spec;
 }
@@ -371,6 +391,23 @@ tl::expected<GatewayConfig, ErrorList> LoadDocument(std::unique_ptr<Document> do
     cfg.health.listen = hl.GetString("listen");
     cfg.health.port = hl.GetInt("port");
     cfg.health.stall_timeout_ms = hl.GetInt("stall_timeout_ms");
+    cfg.health.token_file = hl.GetString("token_file");
+    if (!cfg.health.token_file.empty()) {
+      cfg.health.token_file = Resolve(base_dir, cfg.health.token_file);
+    }
+    cfg.health.status_series = hl.GetInt("status_series");
+    if (check_filesystem && !cfg.health.token_file.empty() &&
+        ::access(cfg.health.token_file.c_str(), R_OK) != 0) {
+      hl.AddError(errors, "token_file",
+                  "cannot read \"" + cfg.health.token_file + "\": " + std::strerror(errno));
+    }
+    if (cfg.health.enabled && cfg.health.token_file.empty() &&
+        !IsLoopbackAddress(cfg.health.listen)) {
+      hl.AddError(errors, "listen",
+                  "\"" + cfg.health.listen +
+                      "\" is not a loopback address: set token_file (a bearer token every "
+                      "request must send), or keep listen on 127.0.0.1 behind a reverse proxy");
+    }
     if (check_filesystem) CheckDataDir(cfg.gateway.data_dir, gw, errors);
 
     std::set<std::string> seen;
@@ -522,6 +559,15 @@ std::string ReferenceConfig() {
     out.pop_back();
   }
   return out;
+}
+
+bool IsLoopbackAddress(const std::string& address) {
+  if (address == "localhost") return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, address.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, address.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
 }
 
 }  // namespace pn::config

@@ -49,7 +49,12 @@ struct HealthSettings {
   std::string listen = "127.0.0.1";
   std::int64_t port = 9470;
   std::int64_t stall_timeout_ms = 60000;  // a thread silent this long is "stalled"
+  std::string token_file;                 // bearer token for every request; "": none
+  std::int64_t status_series = 4096;      // series the status page keeps (0: no live view)
 };
+
+// True when `address` is a loopback address: 127.0.0.0/8, ::1 or "localhost".
+bool IsLoopbackAddress(const std::string& address);
 
 struct DriverInstance {
   std::string name;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 
 #include "gateway/core/record.h"
@@ -126,11 +127,12 @@ std::string OverallState(const Snapshot& s) {
 
 int HealthHttpStatus(const Snapshot& s) { return OverallState(s) == "stalled" ? 503 : 200; }
 
-std::string RenderHealthJson(const Snapshot& s) {
+namespace {
+
+// The members of /health, which /status.json repeats.
+void HealthMembers(JsonObject& o, std::string& out, const Snapshot& s) {
   const PipelineStats& st = s.stats;
-  std::string out;
   {
-    JsonObject o(out);
     o.Str("status", OverallState(s));
     o.Str("gateway", s.gateway_id);
     o.Str("version", s.version);
@@ -158,6 +160,7 @@ std::string RenderHealthJson(const Snapshot& s) {
       JsonObject q(out);
       q.Int("records", s.store.records);
       q.Int("bytes", static_cast<std::uint64_t>(std::max<std::int64_t>(0, s.store.bytes_on_disk)));
+      q.Int("max_bytes", static_cast<std::uint64_t>(std::max<std::int64_t>(0, s.store.max_bytes)));
       if (s.store.oldest_ts_ns > 0) {
         q.Num("oldest_age_s", AgeS(s, s.store.oldest_ts_ns));
       } else {
@@ -194,8 +197,137 @@ std::string RenderHealthJson(const Snapshot& s) {
       q.Int("lag", u.lag);
       q.Time("last_success", u.last_success_ns);
       q.Str("last_error", u.last_error);
+      const std::int64_t pending =
+          i < s.store.oldest_pending_ts_ns.size() ? s.store.oldest_pending_ts_ns[i] : 0;
+      if (pending > 0) {
+        q.Num("oldest_pending_age_s", AgeS(s, pending));
+      } else {
+        q.Key("oldest_pending_age_s") += "null";
+      }
     }
     out += ']';
+  }
+}
+
+void LiveMembers(JsonObject& o, std::string& out, const Snapshot& s, const LiveSnapshot& live) {
+  o.Key("devices") += '[';
+  for (std::size_t i = 0; i < live.devices.size(); ++i) {
+    const LiveDevice& d = live.devices[i];
+    if (i > 0) out += ',';
+    JsonObject dev(out);
+    dev.Str("name", d.name);
+    dev.Key("series") += '[';
+    for (std::size_t j = 0; j < d.series.size(); ++j) {
+      const LiveSeries& ls = d.series[j];
+      if (j > 0) out += ',';
+      JsonObject q(out);
+      q.Str("name", ls.name);
+      q.Num("value", ls.value);
+      q.Str("unit", ls.unit);
+      q.Str("quality", std::string(QualityName(ls.quality)));
+      q.Time("ts", ls.ts_ns);
+      q.Num("age_s", AgeS(s, ls.ts_ns));
+      q.Key("spark");
+      JsonObject sp(out);
+      sp.Num("step_s", live.spark_step_s);
+      sp.Time("end", ls.spark_end_ns);
+      std::string& values = sp.Key("values");
+      values += '[';
+      for (std::size_t k = 0; k < ls.spark.size(); ++k) {
+        if (k > 0) values += ',';
+        if (std::isfinite(ls.spark[k])) {
+          fmt::format_to(std::back_inserter(values), "{}", ls.spark[k]);  // a float's digits
+        } else {
+          values += "null";  // a step without a reading
+        }
+      }
+      values += ']';
+    }
+    out += ']';
+  }
+  out += ']';
+  o.Key("alarms") += '[';
+  for (std::size_t i = 0; i < live.alarms.size(); ++i) {
+    const LiveAlarm& a = live.alarms[i];
+    if (i > 0) out += ',';
+    JsonObject q(out);
+    q.Str("rule", a.rule);
+    q.Str("device", a.device);
+    q.Str("series", a.series);
+    q.Str("severity", a.severity);
+    q.Time("since", a.since_ns);
+    q.Num("value", a.value);
+    q.Str("message", a.message);
+  }
+  out += ']';
+  o.Key("anomalies") += '[';
+  for (std::size_t i = 0; i < live.anomalies.size(); ++i) {
+    const LiveAnomaly& a = live.anomalies[i];
+    if (i > 0) out += ',';
+    JsonObject q(out);
+    q.Time("ts", a.ts_ns);
+    q.Str("rule", a.rule);
+    q.Str("device", a.device);
+    q.Str("series", a.series);
+    q.Num("score", a.score);
+    q.Num("value", a.value);
+    q.Str("message", a.message);
+  }
+  out += ']';
+  o.Key("assets") += '[';
+  for (std::size_t i = 0; i < live.assets.size(); ++i) {
+    const LiveAsset& a = live.assets[i];
+    if (i > 0) out += ',';
+    JsonObject q(out);
+    q.Str("device", a.device);
+    q.Str("rule", a.rule);
+    q.Num("health", a.health);
+    q.Num("rul", a.rul);
+    q.Num("trend", a.trend);
+    q.Time("ts", a.ts_ns);
+  }
+  out += ']';
+  o.Key("live");
+  JsonObject q(out);
+  q.Int("series", live.series);
+  q.Int("series_limit", live.series_limit);
+  q.Int("series_dropped", live.series_dropped);
+}
+
+}  // namespace
+
+std::string RenderHealthJson(const Snapshot& s) {
+  std::string out;
+  {
+    JsonObject o(out);
+    HealthMembers(o, out, s);
+  }
+  out += '\n';
+  return out;
+}
+
+std::string RenderStatusJson(const Snapshot& s) {
+  const PipelineStats& st = s.stats;
+  std::string out;
+  {
+    JsonObject o(out);
+    HealthMembers(o, out, s);
+    o.Time("now", s.now_ns);
+    o.Str("config", s.config_path);
+    o.Int("rss_bytes", static_cast<std::uint64_t>(std::max<std::int64_t>(0, s.rss_bytes)));
+    {
+      o.Key("drops");
+      JsonObject q(out);
+      std::uint64_t rejected = 0;
+      for (const auto& u : st.upstreams) rejected += u.rejected;
+      q.Int("queue_overflow", st.queue_dropped);
+      q.Int("store_max_age", s.store.drops.age);
+      q.Int("store_full", s.store.drops.size_readings + s.store.drops.size_events);
+      q.Int("store_rejected", s.store.drops.rejected);
+      q.Int("store_shutdown", st.store_given_up);
+      q.Int("upstream_rejected", rejected);
+    }
+    LiveMembers(o, out, s, s.live ? *s.live : LiveSnapshot());
   }
   out += '\n';
   return out;

@@ -17,21 +17,27 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gateway/core/status.h"
 
 namespace pn::health {
 
+struct HttpRequest {
+  std::string path;
+  std::string authorization;  // the Authorization header; empty when absent
+};
+
 struct HttpResponse {
   int status = 0;
   std::string body;
   std::string content_type = "text/plain; charset=utf-8";
+  std::vector<std::pair<std::string, std::string>> headers;  // more response headers
 };
 
-// Called on the listener's own threads with the request path; must be safe from any thread and
-// must not throw.
-using HttpHandler = std::function<HttpResponse(const std::string& path)>;
+// Called on the listener's own threads; must be safe from any thread and must not throw.
+using HttpHandler = std::function<HttpResponse(const HttpRequest& request)>;
 
 class HttpListener {
  public:
@@ -48,15 +54,16 @@ struct HttpModuleApi {
   Result<std::unique_ptr<HttpListener>> (*listen)(const std::string& address, int port,
                                                   const std::vector<std::string>& paths,
                                                   HttpHandler handler);
-  // GET http://host:port/path with `timeout` for connect and read. Errors: Unavailable.
+  // GET http://host:port/path with `timeout` for connect and read, sending `authorization` as
+  // the Authorization header unless empty. Errors: Unavailable.
   Result<HttpResponse> (*get)(const std::string& host, int port, const std::string& path,
-                              std::chrono::milliseconds timeout);
+                              std::chrono::milliseconds timeout, const std::string& authorization);
 };
 
 inline constexpr const char* kHttpModuleFile = "processnow-http.so";
-inline constexpr const char* kHttpModuleEntry = "pn_http_module_v1";
+inline constexpr const char* kHttpModuleEntry = "pn_http_module_v2";
 
 }  // namespace pn::health
 
 // The module's only exported symbol (kHttpModuleEntry).
-extern "C" const pn::health::HttpModuleApi* pn_http_module_v1();
+extern "C" const pn::health::HttpModuleApi* pn_http_module_v2();

@@ -36,8 +36,10 @@ Result<std::unique_ptr<HttpListener>> Listen(const std::string& address, int por
     srv.set_write_timeout(5, 0);
     srv.set_keep_alive_max_count(10);
     auto serve = [handler](const httplib::Request& req, httplib::Response& res) {
-      HttpResponse r = handler(req.path);
+      HttpRequest request{req.path, req.get_header_value("Authorization")};
+      HttpResponse r = handler(request);
       res.status = r.status;
+      for (const auto& [name, value] : r.headers) res.set_header(name, value);
       res.set_content(r.body, r.content_type.c_str());
     };
     for (const auto& p : paths) srv.Get(p, serve);
@@ -71,14 +73,16 @@ Result<std::unique_ptr<HttpListener>> Listen(const std::string& address, int por
 }
 
 Result<HttpResponse> Get(const std::string& host, int port, const std::string& path,
-                         std::chrono::milliseconds timeout) {
+                         std::chrono::milliseconds timeout, const std::string& authorization) {
   try {
     httplib::Client cli(host, port);
     const auto secs = static_cast<time_t>(timeout.count() / 1000);
     const auto usecs = static_cast<time_t>((timeout.count() % 1000) * 1000);
     cli.set_connection_timeout(secs, usecs);
     cli.set_read_timeout(secs, usecs);
-    auto res = cli.Get(path);
+    httplib::Headers headers;
+    if (!authorization.empty()) headers.emplace("Authorization", authorization);
+    auto res = cli.Get(path, headers);
     if (!res) {
       return Err(Status::Unavailable("cannot reach http://" + host + ":" + std::to_string(port) +
                                      path + ": " + httplib::to_string(res.error())));
@@ -99,6 +103,6 @@ const HttpModuleApi kApi{PN_VERSION, &Listen, &Get};
 }  // namespace pn::health
 
 extern "C" __attribute__((visibility("default"))) const pn::health::HttpModuleApi*
-pn_http_module_v1() {
+pn_http_module_v2() {
   return &pn::health::kApi;
 }

@@ -103,6 +103,7 @@ class Pipeline::Impl {
 
   std::atomic<std::uint64_t> readings_in_{0}, suppressed_{0}, events_{0}, stored_{0},
       store_errors_{0};
+  PipelineObserver* observer_ = nullptr;  // set before Start(); called on the rules thread
 
   void RulesLoop() {
     std::vector<Reading> batch;
@@ -143,6 +144,7 @@ class Pipeline::Impl {
         events.clear();
         rules_->Tick(clock_.NowNs(), events);
         ++rule_ticks_;
+        if (observer_ != nullptr && !events.empty()) observer_->OnEvents(events);
         for (const Event& e : events) chunk.push_back(ToRecord(e));
         events_ += events.size();
         count_events(events);
@@ -168,12 +170,15 @@ class Pipeline::Impl {
           derived.clear();
           rules_->TakeDerived(derived);
           for (const Reading& d : derived) chunk.push_back(ToRecord(d));
+          if (observer_ != nullptr && !derived.empty()) observer_->OnReadings(derived);
         }
+        if (observer_ != nullptr && !events.empty()) observer_->OnEvents(events);
         for (const Event& e : events) chunk.push_back(ToRecord(e));
         events_ += events.size();
         count_events(events);
       }
       readings_in_ += n;
+      if (observer_ != nullptr) observer_->OnReadings(batch);
       if (!chunk.empty()) {
         push_chunk(std::move(chunk));
         chunk = Chunk();
@@ -547,6 +552,8 @@ PipelineStats Pipeline::Stats() const {
   return s;
 }
 
+void Pipeline::SetObserver(PipelineObserver* observer) { impl_->observer_ = observer; }
+
 StoreHealth Pipeline::StoreContents() const {
   StoreHealth r;
   StoreStats st = impl_->store_->Stats();
@@ -557,6 +564,14 @@ StoreHealth Pipeline::StoreContents() const {
   if (st.records > 0 && st.first_seq > 0) {
     auto oldest = impl_->store_->ReadAfter(st.first_seq - 1, 1);
     if (oldest && !oldest->empty()) r.oldest_ts_ns = oldest->front().ts_ns;
+  }
+  for (const auto& f : impl_->forwarders_) {
+    std::int64_t ts = 0;
+    if (st.records > 0) {
+      auto next = impl_->store_->ReadAfter(impl_->store_->Cursor(f->settings->name), 1);
+      if (next && !next->empty()) ts = next->front().ts_ns;
+    }
+    r.oldest_pending_ts_ns.push_back(ts);
   }
   return r;
 }

@@ -18,11 +18,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "gateway/config/gateway_config.h"
 #include "gateway/core/clock.h"
+#include "gateway/core/reading.h"
 #include "gateway/core/status.h"
 #include "gateway/store/store.h"
 #include "rules/engine.h"
@@ -53,13 +55,26 @@ struct DriverState {
   std::int64_t heartbeat_age_ms = 0;  // time since the driver thread last showed progress
 };
 
-// What the store holds (heavier than Stats(): two small queries).
+// Sees what the rules thread sees: every reading (including derived ones) and every event, on
+// the rules thread, after the rules processed them. Must be quick and must not throw. Used by
+// the status page's live view (gateway/health/live_view.h).
+class PipelineObserver {
+ public:
+  virtual ~PipelineObserver() = default;
+  virtual void OnReadings(std::span<const Reading> readings) = 0;
+  virtual void OnEvents(std::span<const Event> events) = 0;
+};
+
+// What the store holds (heavier than Stats(): two small queries, and one per upstream).
 struct StoreHealth {
   std::uint64_t records = 0;
   std::int64_t bytes_on_disk = 0;
   std::int64_t max_bytes = 0;     // configured bound; 0: unbounded
   std::int64_t oldest_ts_ns = 0;  // reading/event time of the oldest record held; 0 when empty
   StoreDrops drops;               // records the store's bounds dropped, per reason
+  // Per upstream (Stats().upstreams order): the time of the oldest record it has not
+  // acknowledged; 0 when it has everything.
+  std::vector<std::int64_t> oldest_pending_ts_ns;
 };
 
 struct PipelineStats {
@@ -103,6 +118,10 @@ class Pipeline {
   // Stops as described above, waiting at most `deadline`. Returns OK when every record reached
   // every upstream, or a status saying what is left in the store for the next start.
   Status Stop(std::chrono::milliseconds deadline);
+
+  // Installs an observer of readings and events (nullptr: none). REQUIRES: before Start(); the
+  // observer outlives the pipeline's threads (Stop()).
+  void SetObserver(PipelineObserver* observer);
 
   // Swaps in new rules at the next batch; the new engine adopts the state of unchanged rules.
   void ReplaceRules(std::unique_ptr<rules::Engine> rules);

@@ -4,10 +4,13 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -116,6 +119,36 @@ void LogStats(const PipelineStats& s, const PipelineStats& prev, double seconds)
                ups.empty() ? "none" : ups);
 }
 
+// The bearer token of [health] token_file: the file's text without surrounding whitespace.
+Result<std::string> ReadToken(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return Err(
+        Status::Config("health.token_file: cannot read \"" + path + "\": " + std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string t = text.str();
+  const auto first = t.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    return Err(Status::Config("health.token_file: \"" + path + "\" is empty"));
+  }
+  t = t.substr(first, t.find_last_not_of(" \t\r\n") - first + 1);
+  if (t.find_first_of(" \t\r\n") != std::string::npos) {
+    return Err(Status::Config("health.token_file: \"" + path + "\" holds more than one word"));
+  }
+  return t;
+}
+
+// Resident memory of this process (/proc/self/statm); 0 when unknown.
+std::int64_t ResidentBytes() {
+  std::ifstream in("/proc/self/statm");
+  long long size = 0;
+  long long resident = 0;
+  if (!(in >> size >> resident)) return 0;
+  return resident * static_cast<std::int64_t>(::sysconf(_SC_PAGESIZE));
+}
+
 }  // namespace
 
 int Check(const std::string& config_path) {
@@ -153,12 +186,34 @@ int Run(const RunOptions& options) {
   spdlog::info("processnow {} starting: gateway {}, config {}, {} rules", PN_VERSION,
                cfg.gateway.id, options.config_path, loaded->rules->rule_count());
 
+  std::string token;
+  if (cfg.health.enabled && !cfg.health.token_file.empty()) {
+    auto t = ReadToken(cfg.health.token_file);
+    if (!t) {
+      spdlog::error("cannot start: {}", t.error().message());
+      notifier.Status("configuration error; see the log");
+      return kExitConfig;
+    }
+    token = std::move(*t);
+  }
+  // The status page's live view: only with the endpoint on (it costs memory per series). Made
+  // before the pipeline, so that it outlives the pipeline's threads.
+  std::unique_ptr<health::LiveView> live;
+  if (cfg.health.enabled && cfg.health.status_series > 0) {
+    health::LiveView::Options lo;
+    lo.series_limit = static_cast<std::size_t>(cfg.health.status_series);
+    live = std::make_unique<health::LiveView>(lo);
+  }
   auto pipeline = Pipeline::Create(cfg, std::move(loaded->rules), SystemClock::Instance());
   if (!pipeline) {
     spdlog::error("cannot start: {}", pipeline.error().ToString());
     notifier.Status("cannot start: " + pipeline.error().ToString());
     return pipeline.error().code() == Code::kConfig ? kExitConfig : kExitIoError;
   }
+  if (live) (*pipeline)->SetObserver(live.get());
+  std::error_code path_error;
+  const std::string config_file =
+      std::filesystem::absolute(options.config_path, path_error).lexically_normal().string();
   // Drivers and upstreams hold their own settings now; the parsed tree is not needed again.
   loaded->cfg.ReleaseDocument();
   Status st = (*pipeline)->Start();
@@ -174,7 +229,7 @@ int Run(const RunOptions& options) {
   std::atomic<double> rate{0};
   std::unique_ptr<health::HealthServer> health_server;
   if (cfg.health.enabled) {
-    auto snapshot = [&pl, &cfg, &ready, &rate, started_at, stall] {
+    auto snapshot = [&pl, &cfg, &ready, &rate, &live, &config_file, started_at, stall] {
       health::Snapshot snap;
       snap.gateway_id = cfg.gateway.id;
       snap.version = PN_VERSION;
@@ -186,10 +241,13 @@ int Run(const RunOptions& options) {
       snap.stats = pl.Stats();
       snap.store = pl.StoreContents();
       snap.stalled = pl.StalledThreads(stall);
+      snap.config_path = config_file;
+      snap.rss_bytes = ResidentBytes();
+      if (live) snap.live = live->Take();
       return snap;
     };
-    auto server =
-        health::HealthServer::Start(cfg.health.listen, static_cast<int>(cfg.health.port), snapshot);
+    auto server = health::HealthServer::Start(cfg.health.listen, static_cast<int>(cfg.health.port),
+                                              snapshot, token);
     if (!server) {
       spdlog::error("cannot start: {}", server.error().ToString());
       notifier.Status("cannot start: " + server.error().ToString());
@@ -324,11 +382,20 @@ int StatusCommand(const StatusOptions& options) {
                  options.config_path.c_str());
     return kExitConfig;
   }
+  std::string token;
+  if (!cfg->health.token_file.empty()) {
+    auto t = ReadToken(cfg->health.token_file);
+    if (!t) {
+      std::fprintf(stderr, "%s\n", t.error().message().c_str());
+      return kExitConfig;
+    }
+    token = std::move(*t);
+  }
   std::string host = cfg->health.listen;
   if (host == "0.0.0.0") host = "127.0.0.1";
   if (host == "::") host = "::1";
   auto res = health::HttpGet(host, static_cast<int>(cfg->health.port), "/status",
-                             milliseconds(options.timeout_ms));
+                             milliseconds(options.timeout_ms), token);
   if (!res) {
     std::fprintf(stderr, "processnow is not answering: %s\n", res.error().message().c_str());
     return kExitUnavailable;

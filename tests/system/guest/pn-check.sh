@@ -116,11 +116,11 @@ stop_unit
 verdict 1b-shipped-config "the shipped reference config starts (no drivers) and runs" $ok
 
 # The demo (built-in sim driver, demo rule) into a file upstream in the StateDirectory, with the
-# health endpoint on 127.0.0.1 (it loads the HTTP module inside the sandbox).
+# health endpoint on 127.0.0.1:9470 as demo.toml has it (it loads the HTTP module inside the
+# sandbox).
 sed -e 's|^id = .*|id = "vm-gateway"|' \
     -e 's|^data_dir = .*|data_dir = "/var/lib/processnow"|' \
     -e "s|^path = \"-\"|path = \"$UPSTREAM\"|" /etc/processnow/demo.toml >/tmp/vm-demo.toml
-printf '\n[health]\nenabled = true\nlisten = "127.0.0.1"\nport = 9470\n' >>/tmp/vm-demo.toml
 # Under qemu the host feeds "T=21.5C RH=40.1%" lines into the VM's second UART (/dev/ttyS1): a
 # serial driver with the regex parser reads them, through DeviceAllow=char-ttyS and the dialout
 # group, with PCRE2 under MemoryDenyWriteExecute=.
