@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
-#include <random>
 #include <thread>
 
 #include "gateway/core/bounded_queue.h"
 #include "gateway/core/record.h"
+#include "gateway/pipeline/forwarder.h"
 #include "gateway/store/store.h"
 
 namespace pn {
@@ -49,13 +49,12 @@ struct Beat {
   }
 };
 
-struct Forwarder {
+// One upstream: its forwarding logic (forwarder.h) and the thread that runs it.
+struct ForwarderThread {
   std::unique_ptr<Upstream> upstream;
   const config::UpstreamInstance* settings = nullptr;
+  std::unique_ptr<Forwarder> forwarder;  // state and acked count, read by Stats() and Stop()
   std::thread thread;
-  mutable std::mutex mu;  // guards state
-  UpstreamState state;
-  std::atomic<std::uint64_t> acked{0};
   Beat beat;
 };
 
@@ -92,7 +91,7 @@ class Pipeline::Impl {
   std::atomic<std::size_t> drivers_running_{0};
   std::thread rules_thread_;
   std::thread store_thread_;
-  std::vector<std::unique_ptr<Forwarder>> forwarders_;
+  std::vector<std::unique_ptr<ForwarderThread>> forwarders_;
 
   // Forwarder wake-up when the store commits, and the stop protocol.
   std::mutex fwd_mu_;
@@ -239,124 +238,43 @@ class Pipeline::Impl {
       }
       batch.clear();
     }
-    forwarders_draining_ = true;
+    {
+      // Under the mutex: a forwarder between its check and its wait cannot miss the wake-up.
+      std::lock_guard lock(fwd_mu_);
+      forwarders_draining_ = true;
+    }
     fwd_cv_.notify_all();
   }
 
-  void ForwardLoop(Forwarder& f) {
-    const std::string& name = f.upstream->name();
-    auto set_state = [&](const char* s, const std::string& err = {}) {
-      std::lock_guard lock(f.mu);
-      if (f.state.state == "ok" && std::string_view(s) == "retrying") ++f.state.reconnects;
-      f.state.state = s;
-      if (!err.empty()) f.state.last_error = err;
-    };
-    std::mt19937_64 rng(std::hash<std::string>{}(name));
-    const std::int64_t initial = f.settings->retry_initial_ms;
-    const std::int64_t max_backoff = f.settings->retry_max_ms;
-    std::int64_t backoff = initial;
-    auto sleep_backoff = [&] {
-      std::uniform_int_distribution<std::int64_t> jitter(0, backoff / 2);
-      const std::int64_t wait_ms = backoff + jitter(rng);
-      f.beat.Mark(clock_.MonotonicNs(), wait_ms * 1'000'000);
-      std::unique_lock lock(fwd_mu_);
-      fwd_cv_.wait_for(lock, milliseconds(wait_ms), [&] { return forwarders_abort_.load(); });
-      backoff = std::min(max_backoff, backoff * 2);
-    };
-
-    bool started = false;
-    std::uint64_t cursor = store_->Cursor(name);
-    f.acked = cursor;
-    std::vector<Record> pending;
-    std::size_t pending_from = 0;
+  // Runs one forwarder until the store is drained (Stop()) or the deadline aborts it. The
+  // Forwarder decides what to send and how long to back off; this loop only waits, so that a
+  // commit, the drain or the abort wakes it, and beats for the watchdog.
+  void ForwardLoop(ForwarderThread& t) {
+    Forwarder& f = *t.forwarder;
+    f.LoadCursor();
     while (!forwarders_abort_) {
-      f.beat.Mark(clock_.MonotonicNs());
-      if (!started) {
-        Status s = f.upstream->Start();
-        if (!s.ok()) {
-          spdlog::warn("upstream {}: cannot start: {}", name, s.message());
-          set_state("retrying", s.message());
-          sleep_backoff();
-          continue;
+      t.beat.Mark(clock_.MonotonicNs());
+      const bool draining = forwarders_draining_;  // read before Step()'s store read: no loss
+      const Forwarder::StepResult step = f.Step();
+      if (step.next == Forwarder::Next::kBackOff) {
+        // Only the abort cuts a back-off short; commits wake the wait but do not end it.
+        std::int64_t now = clock_.MonotonicNs();
+        t.beat.Mark(now, std::max<std::int64_t>(0, step.until_ns - now));
+        std::unique_lock lock(fwd_mu_);
+        while (!forwarders_abort_ && now < step.until_ns) {
+          fwd_cv_.wait_for(lock, std::chrono::nanoseconds(step.until_ns - now));
+          now = clock_.MonotonicNs();
         }
-        started = true;
-        backoff = initial;
-        set_state("ok");
-      }
-      if (pending_from >= pending.size()) {
-        bool draining = forwarders_draining_;  // read before the store read: no lost records
-        const std::uint64_t committed = store_->LastSeq();  // all visible to the read below
-        auto res = store_->ReadAfter(cursor, static_cast<std::size_t>(f.settings->batch_records));
-        if (!res) {
-          spdlog::error("upstream {}: reading the store failed: {}", name, res.error().ToString());
-          sleep_backoff();
-          continue;
-        }
-        pending = std::move(*res);
-        pending_from = 0;
-        if (pending.empty()) {
-          if (committed > cursor) {
-            // Records up to `committed` were committed before the read and none is held: the
-            // store dropped them (max_bytes / max_age_s). Move past them instead of waiting.
-            Status s = store_->Ack(name, committed);
-            if (!s.ok()) {
-              spdlog::error("upstream {}: acknowledging failed: {}", name, s.ToString());
-              sleep_backoff();
-              continue;
-            }
-            cursor = committed;
-            f.acked = committed;
-            std::lock_guard lock(f.mu);
-            f.state.cursor = committed;
-            continue;
-          }
-          if (draining) break;
-          std::unique_lock lock(fwd_mu_);
-          fwd_cv_.wait_for(lock, milliseconds(100), [&] {
-            return forwarders_abort_.load() || forwarders_draining_.load() ||
-                   store_->LastSeq() > cursor;
-          });
-          continue;
-        }
-      }
-      std::span<const Record> todo(pending.data() + pending_from, pending.size() - pending_from);
-      SendResult r = f.upstream->Send(todo);
-      std::size_t delivered = std::min(r.delivered, todo.size());
-      if (r.code == SendCode::kError) {
-        // These records can never be delivered: count and skip them, don't block the rest.
-        std::size_t skipped = todo.size() - delivered;
-        spdlog::error("upstream {}: {} records rejected for good: {}", name, skipped, r.error);
-        std::lock_guard lock(f.mu);
-        f.state.rejected += skipped;
-        delivered = todo.size();
-      }
-      if (delivered > 0) {
-        std::uint64_t last = todo[delivered - 1].seq;
-        Status s = store_->Ack(name, last);
-        if (!s.ok()) spdlog::error("upstream {}: acknowledging failed: {}", name, s.ToString());
-        cursor = last;
-        f.acked = last;
-        pending_from += delivered;
-        std::lock_guard lock(f.mu);
-        f.state.sent += delivered;
-        f.state.cursor = last;
-        f.state.last_success_ns = clock_.NowNs();
-      }
-      if (r.code == SendCode::kRetry) {
-        {
-          std::lock_guard lock(f.mu);
-          ++f.state.errors;
-        }
-        spdlog::warn("upstream {}: send failed, retrying in {} ms: {}", name, backoff, r.error);
-        set_state("retrying", r.error);
-        sleep_backoff();
-      } else {
-        if (backoff != initial) set_state("ok");
-        backoff = initial;
+      } else if (step.next == Forwarder::Next::kCaughtUp) {
+        if (draining) break;
+        std::unique_lock lock(fwd_mu_);
+        fwd_cv_.wait_for(lock, milliseconds(100), [&] {
+          return forwarders_abort_.load() || forwarders_draining_.load() ||
+                 store_->LastSeq() > f.Acked();
+        });
       }
     }
-    f.upstream->Stop();
-    set_state("stopped");
+    f.Finish();
   }
 };
 
@@ -404,11 +322,15 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Create(const config::GatewayConfig& 
     if (!up) {
       return Err(Status(up.error().code(), "upstream " + u.name + ": " + up.error().message()));
     }
-    auto f = std::make_unique<Forwarder>();
+    auto f = std::make_unique<ForwarderThread>();
     f->upstream = std::move(*up);
     f->settings = &u;
-    f->state.name = u.name;
-    f->state.state = "starting";
+    ForwarderOptions options;
+    options.name = u.name;
+    options.batch_records = u.batch_records;
+    options.retry_initial_ms = u.retry_initial_ms;
+    options.retry_max_ms = u.retry_max_ms;
+    f->forwarder = std::make_unique<Forwarder>(*impl->store_, *f->upstream, clock, options);
     impl->forwarders_.push_back(std::move(f));
   }
   return std::unique_ptr<Pipeline>(new Pipeline(std::move(impl)));
@@ -422,7 +344,7 @@ Status Pipeline::Start() {
   for (auto& f : m.forwarders_) f->beat.Mark(start_ns);
   m.started_ns_ = start_ns;
   for (auto& f : m.forwarders_) {
-    Forwarder* fp = f.get();
+    ForwarderThread* fp = f.get();
     fp->thread = std::thread([&m, fp] { m.ForwardLoop(*fp); });
   }
   m.store_thread_ = std::thread([&m] { m.StoreLoop(); });
@@ -462,12 +384,17 @@ Status Pipeline::Stop(milliseconds deadline) {
   for (;;) {
     bool all_done = true;
     for (auto& f : m.forwarders_) {
-      if (f->acked.load() < m.store_->LastSeq()) all_done = false;
+      if (f->forwarder->Acked() < m.store_->LastSeq()) all_done = false;
     }
     if (all_done || m.clock_.MonotonicNs() >= end) break;
     std::this_thread::sleep_for(milliseconds(10));
   }
-  m.forwarders_abort_ = true;
+  {
+    // Under the mutex: a forwarder between its check and its wait (a back-off of up to
+    // retry_max_ms) cannot miss the abort.
+    std::lock_guard lock(m.fwd_mu_);
+    m.forwarders_abort_ = true;
+  }
   m.fwd_cv_.notify_all();
   for (auto& f : m.forwarders_) {
     if (f->thread.joinable()) f->thread.join();
@@ -475,7 +402,7 @@ Status Pipeline::Stop(milliseconds deadline) {
   std::uint64_t last = m.store_->LastSeq();
   std::string behind;
   for (auto& f : m.forwarders_) {
-    std::uint64_t acked = f->acked.load();
+    std::uint64_t acked = f->forwarder->Acked();
     if (acked < last) {
       if (!behind.empty()) behind += ", ";
       behind += f->upstream->name() + " (" + std::to_string(last - acked) + " records)";
@@ -498,7 +425,7 @@ bool Pipeline::DriversFinished() const { return impl_->drivers_running_.load() =
 bool Pipeline::CaughtUp() const {
   std::uint64_t last = impl_->store_->LastSeq();
   for (auto& f : impl_->forwarders_) {
-    if (f->acked.load() < last) return false;
+    if (f->forwarder->Acked() < last) return false;
   }
   return true;
 }
@@ -521,9 +448,8 @@ PipelineStats Pipeline::Stats() const {
   s.store_dropped_size_events = drops.size_events;
   s.store_rejected = drops.rejected;
   for (auto& f : m.forwarders_) {
-    std::lock_guard lock(f->mu);
-    s.upstreams.push_back(f->state);
-    std::uint64_t acked = f->acked.load();
+    s.upstreams.push_back(f->forwarder->State());
+    std::uint64_t acked = f->forwarder->Acked();
     s.upstreams.back().lag = s.store_last_seq > acked ? s.store_last_seq - acked : 0;
   }
   s.queue_capacity = m.readings_.capacity();

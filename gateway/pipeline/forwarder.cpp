@@ -1,0 +1,139 @@
+#include "gateway/pipeline/forwarder.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <span>
+#include <string_view>
+
+namespace pn {
+
+Forwarder::Forwarder(Store& store, Upstream& upstream, Clock& clock, ForwarderOptions options)
+    : store_(store),
+      upstream_(upstream),
+      clock_(clock),
+      options_(std::move(options)),
+      rng_(std::hash<std::string>{}(options_.name)),
+      backoff_ms_(options_.retry_initial_ms) {
+  state_.name = options_.name;
+  state_.state = "starting";
+}
+
+void Forwarder::LoadCursor() {
+  cursor_ = store_.Cursor(options_.name);
+  acked_ = cursor_;
+  cursor_loaded_ = true;
+}
+
+void Forwarder::SetState(const char* state, const std::string& error) {
+  std::lock_guard lock(mu_);
+  if (state_.state == "ok" && std::string_view(state) == "retrying") ++state_.reconnects;
+  state_.state = state;
+  if (!error.empty()) state_.last_error = error;
+}
+
+Forwarder::StepResult Forwarder::BackOff() {
+  std::int64_t jitter = 0;
+  if (options_.jitter) {
+    jitter = options_.jitter(backoff_ms_ / 2);
+  } else {
+    std::uniform_int_distribution<std::int64_t> dist(0, backoff_ms_ / 2);
+    jitter = dist(rng_);
+  }
+  const std::int64_t wait_ms = backoff_ms_ + jitter;
+  backoff_ms_ = std::min(options_.retry_max_ms, backoff_ms_ * 2);
+  return {Next::kBackOff, clock_.MonotonicNs() + wait_ms * 1'000'000};
+}
+
+Forwarder::StepResult Forwarder::Step() {
+  const std::string& name = options_.name;
+  if (!cursor_loaded_) LoadCursor();
+  if (!started_) {
+    Status s = upstream_.Start();
+    if (!s.ok()) {
+      spdlog::warn("upstream {}: cannot start: {}", name, s.message());
+      SetState("retrying", s.message());
+      return BackOff();
+    }
+    started_ = true;
+    backoff_ms_ = options_.retry_initial_ms;
+    SetState("ok");
+  }
+  if (pending_from_ >= pending_.size()) {
+    const std::uint64_t committed = store_.LastSeq();  // all visible to the read below
+    auto res = store_.ReadAfter(cursor_, static_cast<std::size_t>(options_.batch_records));
+    if (!res) {
+      spdlog::error("upstream {}: reading the store failed: {}", name, res.error().ToString());
+      return BackOff();
+    }
+    pending_ = std::move(*res);
+    pending_from_ = 0;
+    if (pending_.empty()) {
+      if (committed > cursor_) {
+        // Records up to `committed` were committed before the read and none is held: the store
+        // dropped them (max_bytes / max_age_s). Move past them instead of waiting.
+        Status s = store_.Ack(name, committed);
+        if (!s.ok()) {
+          spdlog::error("upstream {}: acknowledging failed: {}", name, s.ToString());
+          return BackOff();
+        }
+        cursor_ = committed;
+        acked_ = committed;
+        std::lock_guard lock(mu_);
+        state_.cursor = committed;
+        return {Next::kAgain};
+      }
+      return {Next::kCaughtUp};
+    }
+  }
+  std::span<const Record> todo(pending_.data() + pending_from_, pending_.size() - pending_from_);
+  SendResult r = upstream_.Send(todo);
+  std::size_t delivered = std::min(r.delivered, todo.size());
+  if (r.code == SendCode::kError) {
+    // These records can never be delivered: count and skip them, don't block the rest.
+    std::size_t skipped = todo.size() - delivered;
+    spdlog::error("upstream {}: {} records rejected for good: {}", name, skipped, r.error);
+    std::lock_guard lock(mu_);
+    state_.rejected += skipped;
+    delivered = todo.size();
+  }
+  if (delivered > 0) {
+    std::uint64_t last = todo[delivered - 1].seq;
+    // A refused acknowledgement is only logged: the records were delivered, so they are not
+    // sent again in this run; the store's cursor stays behind and they go again after a
+    // restart (at-least-once).
+    Status s = store_.Ack(name, last);
+    if (!s.ok()) spdlog::error("upstream {}: acknowledging failed: {}", name, s.ToString());
+    cursor_ = last;
+    acked_ = last;
+    pending_from_ += delivered;
+    std::lock_guard lock(mu_);
+    state_.sent += delivered;
+    state_.cursor = last;
+    state_.last_success_ns = clock_.NowNs();
+  }
+  if (r.code == SendCode::kRetry) {
+    {
+      std::lock_guard lock(mu_);
+      ++state_.errors;
+    }
+    spdlog::warn("upstream {}: send failed, retrying in {} ms: {}", name, backoff_ms_, r.error);
+    SetState("retrying", r.error);
+    return BackOff();
+  }
+  if (backoff_ms_ != options_.retry_initial_ms) SetState("ok");
+  backoff_ms_ = options_.retry_initial_ms;
+  return {Next::kAgain};
+}
+
+void Forwarder::Finish() {
+  upstream_.Stop();
+  SetState("stopped");
+}
+
+UpstreamState Forwarder::State() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+}  // namespace pn

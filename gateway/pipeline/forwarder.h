@@ -1,0 +1,103 @@
+// Forwarder: moves one upstream's records from the store to the upstream, one step at a time.
+//
+// A step reads a batch after the upstream's cursor, sends it, acknowledges what was delivered
+// and says what to do next: go on at once, wait for new records (caught up), or back off until
+// a monotonic time (a failed send, an upstream that cannot start, a store that refuses). The
+// Forwarder never waits, sleeps or starts a thread itself: the pipeline's forwarder thread
+// does the waiting (new records, stop, watchdog beats), and tests drive it step by step with a
+// FakeClock.
+//
+// Delivery rules (see upstream.h): records [0, delivered) of a send are acknowledged whatever
+// the code; kRetry backs off and sends the first undelivered record again; kError counts the
+// undelivered records as rejected and skips them. The back-off starts at retry_initial_ms,
+// doubles after every failure up to retry_max_ms, gets up to half of itself added as jitter,
+// and returns to retry_initial_ms after a send that does not fail.
+//
+// Thread-safety: LoadCursor(), Step() and Finish() from one thread (the forwarder thread);
+// State() and Acked() from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gateway/core/clock.h"
+#include "gateway/core/record.h"
+#include "gateway/pipeline/pipeline.h"
+#include "gateway/store/store.h"
+#include "gateway/upstream/upstream.h"
+
+namespace pn {
+
+struct ForwarderOptions {
+  std::string name;  // the upstream's name: its cursor in the store, logs, UpstreamState.name
+  std::int64_t batch_records = 1000;  // records per send at most
+  std::int64_t retry_initial_ms = 500;
+  std::int64_t retry_max_ms = 30000;
+  // Jitter added to a back-off of `max_ms` * 2: returns a value in [0, max_ms]. Empty: a
+  // pseudo-random generator seeded from the name, so upstreams retrying together spread out.
+  std::function<std::int64_t(std::int64_t max_ms)> jitter;
+};
+
+class Forwarder {
+ public:
+  enum class Next {
+    kAgain,     // step again at once
+    kCaughtUp,  // nothing to send: wait for new records (or stop, when none will come)
+    kBackOff,   // wait until `until_ns` (monotonic), then step again
+  };
+  struct StepResult {
+    Next next = Next::kAgain;
+    std::int64_t until_ns = 0;  // for kBackOff: Clock::MonotonicNs() to wait for
+  };
+
+  // `store`, `upstream` and `clock` must outlive the Forwarder. Does not touch any of them.
+  Forwarder(Store& store, Upstream& upstream, Clock& clock, ForwarderOptions options);
+
+  // Reads the upstream's cursor from the store. Step() calls it if it was not called; the
+  // pipeline calls it as soon as its thread starts, so Acked() is right even if a stop comes
+  // before the first step.
+  void LoadCursor();
+
+  // One iteration: starts the upstream if needed, reads the next batch if the last one is done,
+  // sends, acknowledges, updates State() and computes the back-off. A caller that stops on
+  // kCaughtUp once no more records will come must read its "no more records" flag before
+  // calling Step(): the step's store read then sees every record committed before it.
+  StepResult Step();
+
+  // Stops the upstream (whether it started or not) and reports "stopped". Call once, last.
+  void Finish();
+
+  // What Stats() reports for this upstream (lag is left to the caller).
+  UpstreamState State() const;
+  // The highest sequence number acknowledged (in memory; the store's cursor after a refused
+  // Ack may be lower).
+  std::uint64_t Acked() const { return acked_.load(); }
+
+ private:
+  void SetState(const char* state, const std::string& error = {});
+  // Schedules the next attempt after a failure and doubles the back-off for the one after.
+  StepResult BackOff();
+
+  Store& store_;
+  Upstream& upstream_;
+  Clock& clock_;
+  const ForwarderOptions options_;
+  std::mt19937_64 rng_;
+  std::int64_t backoff_ms_;
+  bool cursor_loaded_ = false;
+  bool started_ = false;
+  std::uint64_t cursor_ = 0;
+  std::vector<Record> pending_;  // the batch being sent; [pending_from_, end) not yet delivered
+  std::size_t pending_from_ = 0;
+
+  mutable std::mutex mu_;  // guards state_
+  UpstreamState state_;
+  std::atomic<std::uint64_t> acked_{0};
+};
+
+}  // namespace pn
