@@ -1,6 +1,7 @@
 #include "rules/maintenance/similarity/similarity_model.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -369,7 +370,14 @@ std::shared_ptr<const SimilarityLibrary> SimilarityLibrary::Build(const Referenc
       lib->bias_ -= lib->weights_[i] * mean[i];
     }
   }
-  // 5. Smoothed trajectories and remaining times.
+  // 5. Smoothed trajectories and remaining times; the regression's rows (each library row's
+  //    HealthHistory features, target its remaining time capped at rul_cap).
+  const bool with_regression = params.regression_weight > 0.0;
+  std::vector<double> reg_x, reg_y;
+  if (with_regression) {
+    reg_x.reserve(rows * lib->regression_inputs());
+    reg_y.reserve(rows);
+  }
   std::size_t k0 = 0;
   for (const auto& u : library.units) {
     const std::size_t n = u.time.size();
@@ -387,7 +395,36 @@ std::shared_ptr<const SimilarityLibrary> SimilarityLibrary::Build(const Referenc
     unit.hi = Smooth(hi, params.library_smoothing);
     unit.rul.resize(n);
     for (std::size_t r = 0; r < n; ++r) unit.rul[r] = u.time.back() - u.time[r];
+    if (with_regression) {
+      // The same inputs as a streaming asset's: its raw health indicator and (feat holds
+      // standardised features; z = feat * sd + mean) its normalised sensors, row by row.
+      const std::size_t nk = lib->sensors_.size();
+      HealthHistory history;
+      std::optional<SensorHistory> sensors;
+      if (params.regression_sensor_window > 0) {
+        sensors.emplace(nk, static_cast<std::size_t>(params.regression_sensor_window));
+      }
+      std::vector<double> f(lib->regression_inputs());
+      std::vector<double> zrow(nk);
+      const auto hi_part = std::span<double>(f).first(HealthHistory::kFeatures);
+      const auto sensor_part = std::span<double>(f).subspan(HealthHistory::kFeatures);
+      for (std::size_t r = 0; r < n; ++r) {
+        history.Push(hi[r]);
+        history.Features(hi_part);
+        if (sensors) {
+          for (std::size_t i = 0; i < nk; ++i)
+            zrow[i] = feat[(k0 - n + r) * nf + i] * sd[i] + mean[i];
+          sensors->Push(zrow);
+          sensors->Features(sensor_part);
+        }
+        reg_x.insert(reg_x.end(), f.begin(), f.end());
+        reg_y.push_back(params.rul_cap > 0.0 ? std::min(unit.rul[r], params.rul_cap) : unit.rul[r]);
+      }
+    }
     lib->units_.push_back(std::move(unit));
+  }
+  if (with_regression) {
+    lib->regression_ = BoostedTrees::Fit(reg_x, lib->regression_inputs(), reg_y, params.trees);
   }
   // 6. The age prior: mean remaining life after each age over the units that reached it.
   std::vector<double> count_at_age;
@@ -406,6 +443,77 @@ std::shared_ptr<const SimilarityLibrary> SimilarityLibrary::Build(const Referenc
   }
   lib->rows_ = rows;
   return lib;
+}
+
+void HealthHistory::Push(double hi) {
+  ring_[next_] = hi;
+  next_ = (next_ + 1) % kLongest;
+  ++count_;
+  total_ += hi;
+}
+
+double HealthHistory::Mean(std::size_t window) const {
+  const std::size_t m = std::min({window, count_, kLongest});
+  double s = 0.0;
+  for (std::size_t k = 0; k < m; ++k) s += Back(k);
+  return m > 0 ? s / static_cast<double>(m) : 0.0;
+}
+
+double HealthHistory::SlopeOf(std::size_t window) const {
+  const std::size_t m = std::min({window, count_, kLongest});
+  if (m < 2) return 0.0;
+  // Against the sample index; the newest value at index m - 1.
+  const double xm = 0.5 * static_cast<double>(m - 1);
+  double sxy = 0.0, sxx = 0.0, sy = 0.0;
+  for (std::size_t k = 0; k < m; ++k) sy += Back(k);
+  const double ym = sy / static_cast<double>(m);
+  for (std::size_t k = 0; k < m; ++k) {
+    const double dx = static_cast<double>(m - 1 - k) - xm;
+    sxy += dx * (Back(k) - ym);
+    sxx += dx * dx;
+  }
+  return sxy / sxx;
+}
+
+void HealthHistory::Features(std::span<double> out) const {
+  std::size_t i = 0;
+  for (std::size_t w : kMeans) out[i++] = Mean(w);
+  for (std::size_t w : kSlopes) out[i++] = SlopeOf(w);
+  // The whole-history mean: a running sum over every value pushed, not only the ring.
+  out[i++] = count_ > 0 ? total_ / static_cast<double>(count_) : 0.0;
+  out[i] = static_cast<double>(count_);
+}
+
+void SensorHistory::Push(std::span<const double> z) {
+  std::copy(z.begin(), z.end(), ring_.begin() + static_cast<std::ptrdiff_t>(next_ * sensors_));
+  next_ = (next_ + 1) % window_;
+  ++count_;
+}
+
+void SensorHistory::Features(std::span<double> out) const {
+  const std::size_t m = std::min(count_, window_);
+  // Row of the k-th newest sample (k = 0: the newest), k < m.
+  auto row = [&](std::size_t k) { return (next_ + window_ - 1 - k) % window_; };
+  const double xm = 0.5 * static_cast<double>(m > 0 ? m - 1 : 0);
+  for (std::size_t i = 0; i < sensors_; ++i) {
+    double sy = 0.0;
+    for (std::size_t k = 0; k < m; ++k) sy += ring_[row(k) * sensors_ + i];
+    const double ym = m > 0 ? sy / static_cast<double>(m) : 0.0;
+    double sxy = 0.0, sxx = 0.0;
+    for (std::size_t k = 0; k < m; ++k) {
+      const double dx = static_cast<double>(m - 1 - k) - xm;
+      sxy += dx * (ring_[row(k) * sensors_ + i] - ym);
+      sxx += dx * dx;
+    }
+    out[i] = ym;
+    out[sensors_ + i] = m >= 2 ? sxy / sxx : 0.0;
+  }
+}
+
+double SimilarityLibrary::RegressionRul(std::span<const double> features) const {
+  if (!regression_) return NAN;
+  const double r = std::max(regression_->Predict(features), 0.0);
+  return params_.rul_cap > 0.0 ? std::min(r, params_.rul_cap) : r;
 }
 
 std::size_t SimilarityLibrary::Regime(std::span<const double> values) const {
@@ -460,16 +568,28 @@ double SimilarityLibrary::HealthIndicator(std::span<const double> values) const 
 SimilarityModel::SimilarityModel(std::shared_ptr<const SimilarityLibrary> library)
     : lib_(std::move(library)),
       lambda_(lib_->params().memory > 0 ? 1.0 - 1.0 / lib_->params().memory : 1.0),
-      dist_(lib_->rows(), 0.0),
+      dist_(lib_->params().regression_weight < 1.0 ? lib_->rows() : 0, 0.0),
       history_(lib_->params().regime_history > 0 ? lib_->regimes() : 0, 0.0),
       features_(lib_->feature_count(), 0.0),
       ring_t_(static_cast<std::size_t>(std::max(lib_->params().trend_window, 2)), NAN),
-      ring_h_(ring_t_.size(), NAN) {}
+      ring_h_(ring_t_.size(), NAN) {
+  if (lib_->params().regression_weight > 0.0) {
+    hi_history_.emplace();
+    if (lib_->params().regression_sensor_window > 0) {
+      sensor_history_.emplace(lib_->sensors().size(),
+                              static_cast<std::size_t>(lib_->params().regression_sensor_window));
+    }
+  }
+}
 
 std::size_t SimilarityModel::state_bytes() const {
-  return sizeof(*this) + (dist_.capacity() + ring_t_.capacity() + ring_h_.capacity() +
-                          history_.capacity() + features_.capacity()) *
-                             sizeof(double);
+  return sizeof(*this) +
+         (dist_.capacity() + ring_t_.capacity() + ring_h_.capacity() + history_.capacity() +
+          features_.capacity() + (hi_history_ ? HealthHistory::kLongest : 0) +
+          (sensor_history_ ? lib_->sensors().size() *
+                                 static_cast<std::size_t>(lib_->params().regression_sensor_window)
+                           : 0)) *
+             sizeof(double);
 }
 
 HealthEstimate SimilarityModel::Update(double t, std::span<const double> values) {
@@ -484,9 +604,15 @@ HealthEstimate SimilarityModel::Update(double t, std::span<const double> values)
                   samples_ == 0 ? 1.0 : 2.0 / (static_cast<double>(p.regime_history) + 1.0));
   }
   const double x = lib_->HealthIndicator(values, regime, history_, features_);
-  // Shift every alignment by one row and add the new squared difference.
+  if (hi_history_) hi_history_->Push(x);
+  // features_ starts with the sample's normalised sensors.
+  if (sensor_history_)
+    sensor_history_->Push(std::span<const double>(features_).first(lib_->sensors().size()));
+  // Shift every alignment by one row and add the new squared difference (no matching when the
+  // regression alone is emitted: dist_ is empty).
   std::size_t base = 0;
   for (const auto& u : lib_->units()) {
+    if (dist_.empty()) break;
     const std::size_t n = u.hi.size();
     double* d = dist_.data() + base;
     for (std::size_t e = n - 1; e > 0; --e) {
@@ -516,6 +642,20 @@ HealthEstimate SimilarityModel::Update(double t, std::span<const double> values)
 }
 
 double SimilarityModel::EstimateRul() const {
+  const double w = lib_->params().regression_weight;
+  if (w <= 0.0) return MatchRul();
+  std::vector<double> f(lib_->regression_inputs());
+  hi_history_->Features(std::span<double>(f).first(HealthHistory::kFeatures));
+  if (sensor_history_) {
+    sensor_history_->Features(std::span<double>(f).subspan(HealthHistory::kFeatures));
+  }
+  const double regression = lib_->RegressionRul(f);
+  if (w >= 1.0) return regression;
+  const double match = MatchRul();
+  return std::isfinite(match) ? w * regression + (1.0 - w) * match : regression;
+}
+
+double SimilarityModel::MatchRul() const {
   const SimilarityParams& p = lib_->params();
   const std::size_t n = samples_;
   const std::size_t window = p.memory > 0 ? std::min(n, static_cast<std::size_t>(3 * p.memory)) : n;
@@ -694,6 +834,41 @@ const TableSpec& Spec() {
                                  "the mean remaining life of the library units that reached the "
                                  "asset's age, in samples).",
                   .choices = {"cap", "age"}},
+          KeySpec{.name = "regression_weight",
+                  .type = ValueType::kFloat,
+                  .default_value = 0.0,
+                  .description = "Weight of a second RUL estimate, boosted regression trees "
+                                 "from the asset's recent health-indicator history, in the "
+                                 "emitted RUL; the rest is the similarity estimate. 0: no "
+                                 "regression; 1: the regression alone (no matching).",
+                  .min = 0.0,
+                  .max = 1.0},
+          KeySpec{.name = "regression_sensor_window",
+                  .type = ValueType::kInt,
+                  .default_value = std::int64_t{240},
+                  .description = "Samples over which the mean and slope of each normalised "
+                                 "sensor are regression inputs too. 0: the health-indicator "
+                                 "history only.",
+                  .min = 0,
+                  .max = 10000},
+          KeySpec{.name = "regression_trees",
+                  .type = ValueType::kInt,
+                  .default_value = std::int64_t{200},
+                  .description = "Boosting rounds (trees) of the regression.",
+                  .min = 1,
+                  .max = 10000},
+          KeySpec{.name = "regression_depth",
+                  .type = ValueType::kInt,
+                  .default_value = std::int64_t{3},
+                  .description = "Levels of each regression tree (2^depth leaves).",
+                  .min = 1,
+                  .max = 8},
+          KeySpec{.name = "regression_rate",
+                  .type = ValueType::kFloat,
+                  .default_value = 0.1,
+                  .description = "Shrinkage (learning rate) of each regression tree.",
+                  .min = 0.001,
+                  .max = 1.0},
           KeySpec{.name = "min_samples",
                   .type = ValueType::kInt,
                   .default_value = std::int64_t{10},
@@ -743,6 +918,11 @@ SimilarityParams ParamsOf(const config::Section& s) {
   p.regimes = static_cast<int>(s.GetInt("regimes"));
   p.min_separation = s.GetFloat("min_separation");
   p.regime_history = static_cast<int>(s.GetInt("regime_history"));
+  p.regression_weight = s.GetFloat("regression_weight");
+  p.regression_sensor_window = static_cast<int>(s.GetInt("regression_sensor_window"));
+  p.trees.rounds = static_cast<int>(s.GetInt("regression_trees"));
+  p.trees.depth = static_cast<int>(s.GetInt("regression_depth"));
+  p.trees.rate = s.GetFloat("regression_rate");
   return p;
 }
 

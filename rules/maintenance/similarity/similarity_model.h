@@ -17,10 +17,18 @@
 // combined by median or mean. One update costs O(library rows); the per-asset state is one
 // double per library row plus a small ring for the trend, independent of stream length.
 //
+// Optionally (regression_weight > 0) a second estimate is blended in: boosted regression trees
+// (BoostedTrees), fitted on the library, from HealthHistory features of the asset's raw
+// health-indicator history (windowed means and slopes, whole-history mean, age) and
+// SensorHistory features (each normalised sensor's windowed mean and slope) to the remaining
+// time capped at rul_cap. Weight 1 skips the matching (no per-row state).
+//
 // Thread-safety: SimilarityLibrary is immutable and shared; a SimilarityModel is owned by one
 // thread.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -29,6 +37,7 @@
 #include <vector>
 
 #include "gateway/config/schema.h"
+#include "rules/maintenance/boosted_trees.h"
 #include "rules/maintenance/health_model.h"
 #include "rules/maintenance/reference_library.h"
 
@@ -50,6 +59,63 @@ struct SimilarityParams {
   int min_samples = 10;               // no RUL before this many samples
   int health_smoothing = 10;          // EWMA span of the emitted health
   int trend_window = 30;              // samples in the trend's least-squares slope
+  // Weight of the regression estimate in the emitted RUL (the rest: the similarity estimate);
+  // 0 = no regression, 1 = regression only (the matching is then skipped).
+  double regression_weight = 0.0;
+  int regression_sensor_window = 240;  // samples of the per-sensor inputs; 0 = none
+  BoostedTreesParams trees;            // the regression's boosted trees
+};
+
+// The regression's inputs from an asset's history of (unsmoothed) health-indicator values, the
+// same for a library unit's rows as for a streaming asset: the mean of the last 5, 15, 30, 60,
+// 120 and 240 values, the least-squares slope per sample of the last 30, 60, 120 and 240, the
+// mean of the whole history, and its length in samples (the asset's age). Fewer values than a
+// window: all of them (a slope of fewer than two values is 0). Constant memory (a ring of the
+// last 240 values).
+class HealthHistory {
+ public:
+  static constexpr std::array<std::size_t, 6> kMeans{5, 15, 30, 60, 120, 240};
+  static constexpr std::array<std::size_t, 4> kSlopes{30, 60, 120, 240};
+  static constexpr std::size_t kFeatures = kMeans.size() + kSlopes.size() + 2;
+  static constexpr std::size_t kLongest = 240;
+
+  HealthHistory() : ring_(kLongest, 0.0) {}
+  void Push(double hi);
+  // REQUIRES: out.size() == kFeatures.
+  void Features(std::span<double> out) const;
+  std::size_t size() const { return count_; }
+
+ private:
+  double Mean(std::size_t window) const;
+  double SlopeOf(std::size_t window) const;
+  // The k-th newest value (k = 0: the newest). REQUIRES: k < min(count_, kLongest).
+  double Back(std::size_t k) const { return ring_[(next_ + kLongest - 1 - k) % kLongest]; }
+
+  std::vector<double> ring_;
+  std::size_t next_ = 0;
+  std::size_t count_ = 0;
+  double total_ = 0.0;  // sum of every value pushed
+};
+
+// Per-sensor regression inputs: the mean and the least-squares slope per sample of each sensor's
+// normalised value over the last `window` samples (fewer: all of them; a slope of fewer than two
+// values is 0). Constant memory: window x sensors values.
+class SensorHistory {
+ public:
+  SensorHistory(std::size_t sensors, std::size_t window)
+      : sensors_(sensors), window_(std::max<std::size_t>(window, 1)), ring_(sensors_ * window_) {}
+  // REQUIRES: z.size() == sensors.
+  void Push(std::span<const double> z);
+  // The means, then the slopes, sensor by sensor. REQUIRES: out.size() == feature_count().
+  void Features(std::span<double> out) const;
+  std::size_t feature_count() const { return 2 * sensors_; }
+
+ private:
+  std::size_t sensors_;
+  std::size_t window_;
+  std::vector<double> ring_;  // window_ rows of sensors_ values
+  std::size_t next_ = 0;
+  std::size_t count_ = 0;
 };
 
 class SimilarityLibrary {
@@ -95,6 +161,15 @@ class SimilarityLibrary {
   // regime-occupancy history if enabled), and the intercept.
   const std::vector<double>& weights() const { return weights_; }
   double bias() const { return bias_; }
+  // The regression's RUL estimate from its inputs (HealthHistory features, then SensorHistory
+  // features when regression_sensor_window > 0), clipped to 0..rul_cap (no upper bound without
+  // a cap); NaN when regression_weight is 0 (no regression fitted).
+  // REQUIRES: features.size() == regression_inputs().
+  double RegressionRul(std::span<const double> features) const;
+  std::size_t regression_inputs() const {
+    return HealthHistory::kFeatures +
+           (params_.regression_sensor_window > 0 ? 2 * sensors_.size() : 0);
+  }
 
  private:
   // Writes the features of one sample into `out` (feature_count() values).
@@ -115,6 +190,7 @@ class SimilarityLibrary {
   std::vector<Unit> units_;
   std::vector<double> remaining_at_age_;  // per age in samples (1-based)
   std::size_t rows_ = 0;
+  std::optional<BoostedTrees> regression_;  // RUL (capped at rul_cap) from HealthHistory
 };
 
 class SimilarityModel : public HealthModel {
@@ -130,6 +206,7 @@ class SimilarityModel : public HealthModel {
 
  private:
   double EstimateRul() const;
+  double MatchRul() const;
 
   std::shared_ptr<const SimilarityLibrary> lib_;
   double lambda_;             // forgetting factor, 1 = none
@@ -141,6 +218,8 @@ class SimilarityModel : public HealthModel {
   std::vector<double> ring_t_;    // last trend_window (t, health) pairs
   std::vector<double> ring_h_;
   std::size_t ring_next_ = 0;
+  std::optional<HealthHistory> hi_history_;      // regression inputs (regression_weight > 0)
+  std::optional<SensorHistory> sensor_history_;  // and with regression_sensor_window > 0
   HealthEstimate last_;
 };
 
