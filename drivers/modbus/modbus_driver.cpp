@@ -179,8 +179,9 @@ bool ModbusDriver::WaitUntil(std::stop_token& stop, std::int64_t mono_ns) {
   while (!stop.stop_requested()) {
     const std::int64_t left = mono_ns - clock_->MonotonicNs();
     if (left <= 0) return true;
-    // Bounded waits: a FakeClock does not wake us, so re-read it now and then.
-    cv_.wait_for(lock, stop, std::chrono::nanoseconds(std::min<std::int64_t>(left, 50 * kMsNs)),
+    // One sleep on the system clock; short ones on a FakeClock, which does not wake us.
+    cv_.wait_for(lock, stop,
+                 std::chrono::nanoseconds(std::min<std::int64_t>(left, clock_->MaxSleepNs())),
                  [] { return false; });
   }
   return false;

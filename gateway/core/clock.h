@@ -15,6 +15,11 @@ class Clock {
   virtual std::int64_t NowNs() const = 0;
   // A monotonic time for measuring intervals, nanoseconds. Safe for concurrent access.
   virtual std::int64_t MonotonicNs() const = 0;
+  // The longest a thread waiting for a MonotonicNs() deadline should sleep before it reads the
+  // clock again. A real clock's deadline is met by the OS timer, so the whole wait is one
+  // sleep (an idle gateway should not wake up for nothing); a FakeClock moves without waking
+  // anyone, so waits on it are cut into short sleeps.
+  virtual std::int64_t MaxSleepNs() const { return INT64_MAX; }
 };
 
 class SystemClock final : public Clock {
@@ -41,6 +46,7 @@ class FakeClock final : public Clock {
   explicit FakeClock(std::int64_t start_ns = 0) : now_(start_ns) {}
   std::int64_t NowNs() const override { return now_.load(); }
   std::int64_t MonotonicNs() const override { return now_.load(); }
+  std::int64_t MaxSleepNs() const override { return 50'000'000; }
   void Advance(std::int64_t ns) { now_ += ns; }
   void Set(std::int64_t ns) { now_ = ns; }
 

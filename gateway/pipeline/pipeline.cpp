@@ -1,5 +1,6 @@
 #include "gateway/pipeline/pipeline.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -18,6 +19,11 @@ namespace {
 
 using std::chrono::milliseconds;
 using Chunk = std::vector<NewRecord>;
+
+// Names the calling thread as `top -H`, `ps -L` and /proc show it (at most 15 bytes).
+void NameThread(const std::string& name) {
+  (void)pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+}
 
 class QueueSink final : public ReadingSink {
  public:
@@ -104,6 +110,13 @@ class Pipeline::Impl {
       store_errors_{0};
   PipelineObserver* observer_ = nullptr;  // set before Start(); called on the rules thread
 
+  // How long a thread with nothing to do waits before it looks again (and beats for the
+  // watchdog): a quarter of the stall limit, at most 1 s. Work (a reading, a chunk, a commit,
+  // the stop) wakes the waits at once; this only bounds how often an idle gateway wakes up.
+  milliseconds IdleWait() const {
+    return milliseconds(std::clamp<std::int64_t>(cfg_.health.stall_timeout_ms / 4, 20, 1000));
+  }
+
   void RulesLoop() {
     std::vector<Reading> batch;
     std::vector<Event> events;
@@ -127,7 +140,13 @@ class Pipeline::Impl {
     for (;;) {
       rules_beat_.Mark(clock_.MonotonicNs());
       batch.clear();
-      std::size_t n = readings_.PopBatch(batch, 4096, milliseconds(50));
+      // Wake for the next tick (when there are rules), else when idle.
+      milliseconds wait = IdleWait();
+      if (rules_) {
+        const std::int64_t to_tick = last_tick_ns + 1'000'000'000 - clock_.MonotonicNs();
+        wait = std::min(wait, milliseconds(std::max<std::int64_t>(1, to_tick / 1'000'000 + 1)));
+      }
+      std::size_t n = readings_.PopBatch(batch, 4096, wait);
       {
         std::lock_guard lock(rules_mu_);
         if (pending_rules_) {
@@ -198,7 +217,7 @@ class Pipeline::Impl {
       if (!closed) {
         std::int64_t wait_ns =
             batch.empty()
-                ? 50'000'000
+                ? IdleWait().count() * 1'000'000
                 : std::max<std::int64_t>(0, first_at + max_wait_ns - clock_.MonotonicNs());
         got.clear();
         std::size_t n = chunks_.PopBatch(got, 16, milliseconds(wait_ns / 1'000'000));
@@ -234,6 +253,9 @@ class Pipeline::Impl {
         }
         stored_ += *res - before;  // 0 when full_policy reject_new refused the batch
         done += len;
+        // Through the mutex: a forwarder between its check of LastSeq() and its wait cannot
+        // miss this commit (it would sleep a whole IdleWait()).
+        { std::lock_guard lock(fwd_mu_); }
         fwd_cv_.notify_all();
       }
       batch.clear();
@@ -268,7 +290,7 @@ class Pipeline::Impl {
       } else if (step.next == Forwarder::Next::kCaughtUp) {
         if (draining) break;
         std::unique_lock lock(fwd_mu_);
-        fwd_cv_.wait_for(lock, milliseconds(100), [&] {
+        fwd_cv_.wait_for(lock, IdleWait(), [&] {
           return forwarders_abort_.load() || forwarders_draining_.load() ||
                  store_->LastSeq() > f.Acked();
         });
@@ -345,16 +367,26 @@ Status Pipeline::Start() {
   m.started_ns_ = start_ns;
   for (auto& f : m.forwarders_) {
     ForwarderThread* fp = f.get();
-    fp->thread = std::thread([&m, fp] { m.ForwardLoop(*fp); });
+    fp->thread = std::thread([&m, fp] {
+      NameThread("up:" + fp->settings->name);
+      m.ForwardLoop(*fp);
+    });
   }
-  m.store_thread_ = std::thread([&m] { m.StoreLoop(); });
-  m.rules_thread_ = std::thread([&m] { m.RulesLoop(); });
+  m.store_thread_ = std::thread([&m] {
+    NameThread("store");
+    m.StoreLoop();
+  });
+  m.rules_thread_ = std::thread([&m] {
+    NameThread("rules");
+    m.RulesLoop();
+  });
   m.drivers_running_ = m.drivers_.size();
   for (std::size_t i = 0; i < m.drivers_.size(); ++i) {
     Driver* dp = m.drivers_[i].get();
     QueueSink* sink = m.driver_sinks_[i].get();
     std::atomic<bool>* finished = m.driver_finished_[i].get();
     m.driver_threads_.emplace_back([&m, dp, sink, finished](std::stop_token st) {
+      NameThread("drv:" + dp->name());
       dp->Run(st, *sink);
       spdlog::debug("driver {} finished", dp->name());
       finished->store(true);

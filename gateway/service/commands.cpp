@@ -281,7 +281,18 @@ int Run(const RunOptions& options) {
   PipelineStats status_prev = prev;
   std::string stalled_before;
   for (;;) {
-    std::this_thread::sleep_for(milliseconds(50));
+    // Sleep until a signal or the next thing due: a watchdog ping, a STATUS= line, a stats log
+    // line (or, with exit_when_drained, the next look at the drivers). An idle gateway wakes
+    // here a few times a minute, not 20 times a second.
+    {
+      const auto at = std::chrono::steady_clock::now();
+      auto next = last_status_at + status_every;
+      next = std::min(next, last_stats_at + milliseconds(options.stats_interval_ms));
+      if (watchdog_every.count() > 0) next = std::min(next, last_ping_at + watchdog_every);
+      auto wait = std::chrono::duration_cast<milliseconds>(next - at) + milliseconds(1);
+      wait = std::clamp(wait, milliseconds(0), milliseconds(options.exit_when_drained ? 50 : 5000));
+      WaitForSignal(wait);
+    }
     if (TakeStopRequest()) {
       spdlog::info("stop requested; shutting down (deadline {} ms)",
                    cfg.gateway.shutdown_timeout_ms);

@@ -1,6 +1,9 @@
-// Signal handling for the daemon. Handlers only set flags (async-signal-safe); the main loop
-// polls them. SIGTERM and SIGINT ask for a graceful stop, SIGHUP for a rules reload.
+// Signal handling for the daemon. Handlers only set flags and write a byte to a pipe (both
+// async-signal-safe); the main loop sleeps in WaitForSignal and reads the flags. SIGTERM and
+// SIGINT ask for a graceful stop, SIGHUP for a rules reload.
 #pragma once
+
+#include <chrono>
 
 namespace pn::service {
 
@@ -12,5 +15,9 @@ bool TakeStopRequest();
 bool TakeReloadRequest();
 // The number of stop signals seen (a second SIGINT may force a faster exit).
 int StopSignalCount();
+
+// Sleeps until a stop or reload signal arrives or `timeout` passes; returns at once when one is
+// pending. The flags are then read with TakeStopRequest / TakeReloadRequest.
+void WaitForSignal(std::chrono::milliseconds timeout);
 
 }  // namespace pn::service
