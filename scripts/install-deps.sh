@@ -12,8 +12,12 @@ PACKAGES=(
   libsystemd-dev libpaho-mqttpp-dev libpaho-mqtt-dev libmodbus-dev librdkafka-dev
   libsimdjson-dev libcpp-httplib-dev
   libpcre2-dev  # serial driver: regex parser with named groups
+  libssl-dev  # mqtt upstream: reads client certificates, diagnoses TLS failures
+  libprotobuf-c-dev protobuf-c-compiler  # sparkplug upstream: protobuf-c and protoc-c
   # tests
   doctest-dev python3 sqlite3 mosquitto mosquitto-clients socat
+  openssl  # test_mqtt_tls makes its CA and certificates
+  python3-paho-mqtt python3-protobuf protobuf-compiler  # sparkplug test host (protoc --python_out)
   # views tested as a person sees them: headless Chromium driven by Selenium
   chromium chromium-driver python3-selenium
   # deployment tests: systemd-analyze/-sysusers/-tmpfiles (not started in a container),

@@ -237,9 +237,14 @@ Status CheckNotForeign(Conn& c) {
   Result<std::int64_t> version = c.QueryInt("PRAGMA user_version", "read schema version");
   if (!version) return version.error();
   if (*version > kSchemaVersion) {
-    return Status::InvalidArgument(
-        fmt::format("store {}: schema version {} is newer than this program's ({})", c.path(),
-                    *version, kSchemaVersion));
+    // A downgrade: this build cannot know what the newer schema means, so it neither reads
+    // nor writes the file, and it is not "corrupt" either (never moved aside).
+    return Status::InvalidArgument(fmt::format(
+        "store {}: schema version {} is newer than this program's (schema version {}): the file "
+        "was written by a newer processnow, and a downgrade is not supported. Refusing to open "
+        "it; it is left untouched. Run the newer version again, or move the file away to start "
+        "with an empty store",
+        c.path(), *version, kSchemaVersion));
   }
   if (*version == 0) {
     // One statement, one snapshot: the version and the schema are read together, so a store

@@ -1,13 +1,27 @@
 #include "gateway/upstream/mqtt/mqtt_upstream.h"
 
+#include <arpa/inet.h>
+#include <fmt/format.h>
 #include <mqtt/async_client.h>
+#include <netdb.h>
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -211,7 +225,252 @@ Result<std::string> ReadPassword(const config::Section& s) {
   return std::string();
 }
 
+std::string Lower(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+std::string NameText(const X509_NAME* name) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return "?";
+  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<std::size_t>(std::max(0L, n)));
+  BIO_free(bio);
+  return out;
+}
+
+std::string TimeText(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(t, &tm) != 1) return "?";
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+// An AWS IoT Core data endpoint: HOST.iot.REGION.amazonaws.com[.cn].
+bool IsAwsIotUri(const std::string& uri) {
+  std::string_view host = uri;
+  if (auto p = host.find("://"); p != std::string_view::npos) host.remove_prefix(p + 3);
+  host = host.substr(0, host.find_first_of(":/"));
+  return host.find(".iot.") != std::string_view::npos &&
+         (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"));
+}
+
+// AWS IoT Core's message broker limits that the configuration alone decides (see README.md,
+// "AWS IoT Core"). Topic values ({device}, ...) can only add to the topic's length and levels.
+void CheckAwsIot(const config::Section& s, config::ErrorList& errors) {
+  const char* aws = "AWS IoT Core";
+  if (s.GetInt("qos") > 1)
+    s.AddError(errors, "qos", fmt::format("{} supports QoS 0 and 1 only", aws));
+  if (s.GetInt("max_inflight") > 100) {
+    s.AddError(errors, "max_inflight",
+               fmt::format("{} allows at most 100 unacknowledged messages per client", aws));
+  }
+  if (s.GetString("client_id").size() > 128) {
+    s.AddError(errors, "client_id", fmt::format("{} allows at most 128 bytes", aws));
+  }
+  for (const char* key : {"topic", "event_topic", "status_topic"}) {
+    std::string text = s.GetString(key);
+    if (text.empty()) continue;
+    auto t = TopicTemplate::Parse(text);
+    if (!t) continue;  // reported above
+    // The shortest topic it can give: one-character values without '/'.
+    std::string shortest = t->Expand(TopicValues{
+        .gateway = "g", .upstream = "u", .device = "d", .series = "s", .type = "t", .kind = "k"});
+    auto slashes = std::count(shortest.begin(), shortest.end(), '/');
+    if (slashes > 7) {
+      s.AddError(errors, key,
+                 fmt::format("{} allows at most 7 '/' in a topic; \"{}\" has {} before any "
+                             "value is filled in",
+                             aws, text, slashes));
+    }
+    if (shortest.size() > 256) {
+      s.AddError(errors, key, fmt::format("{} allows topics of at most 256 bytes", aws));
+    }
+  }
+}
+
+// The OpenSSL error queue of this thread as "reason; reason", emptied.
+std::string TakeOpenSslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
+
+// A TCP socket connected to host:port within `timeout` (SO_SNDTIMEO bounds connect on Linux),
+// reads bounded by `timeout` too; -1 when it cannot connect.
+int ConnectTcp(const std::string& host, const std::string& port, milliseconds timeout) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0) return -1;
+  int fd = -1;
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  for (addrinfo* a = res; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ::freeaddrinfo(res);
+  return fd;
+}
+
 }  // namespace
+
+std::string ProbeTls(const std::string& uri, const TlsProbeOptions& o) {
+  // ssl://HOST:PORT, mqtts://HOST:PORT, wss://HOST:PORT/path; HOST may be [IPv6].
+  std::string_view rest = uri;
+  const bool wss = rest.starts_with("wss://");
+  if (auto p = rest.find("://"); p != std::string_view::npos) rest.remove_prefix(p + 3);
+  rest = rest.substr(0, rest.find('/'));
+  std::string host, port = wss ? "443" : "8883";
+  if (rest.starts_with('[')) {
+    auto close = rest.find(']');
+    if (close == std::string_view::npos) return "";
+    host = rest.substr(1, close - 1);
+    if (close + 1 < rest.size() && rest[close + 1] == ':') port = rest.substr(close + 2);
+  } else {
+    auto colon = rest.rfind(':');
+    host = rest.substr(0, colon);
+    if (colon != std::string_view::npos) port = rest.substr(colon + 1);
+  }
+  int fd = ConnectTcp(host, port, o.timeout);
+  if (fd < 0) return "";  // the broker is not reachable: not a TLS problem
+  ERR_clear_error();
+  std::string result;
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = nullptr;
+  auto fail = [&](const std::string& what) { result = what + ": " + TakeOpenSslErrors(); };
+  if (ctx == nullptr) {
+    fail("cannot create a TLS context");
+  } else if (!o.ca_file.empty() &&
+             SSL_CTX_load_verify_locations(ctx, o.ca_file.c_str(), nullptr) != 1) {
+    fail("cannot load ca_file " + o.ca_file);
+  } else if (o.ca_file.empty() && SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    fail("cannot load the system's trust store");
+  } else if (!o.cert_file.empty() &&
+             SSL_CTX_use_certificate_chain_file(ctx, o.cert_file.c_str()) != 1) {
+    fail("cannot load cert_file " + o.cert_file);
+  } else if (!o.cert_file.empty() &&
+             SSL_CTX_use_PrivateKey_file(ctx,
+                                         (o.key_file.empty() ? o.cert_file : o.key_file).c_str(),
+                                         SSL_FILETYPE_PEM) != 1) {
+    fail("cannot load the client certificate's key (key_file) or it does not match cert_file");
+  } else {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    in6_addr ip{};
+    const bool is_ip = ::inet_pton(AF_INET, host.c_str(), &ip) == 1 ||
+                       ::inet_pton(AF_INET6, host.c_str(), &ip) == 1;
+    if (!is_ip) {  // SNI; SSL_set_tlsext_host_name() is a macro with a C cast
+      SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+               const_cast<char*>(host.c_str()));
+    }
+    if (o.verify_hostname) SSL_set1_host(ssl, host.c_str());
+    if (SSL_connect(ssl) != 1) {
+      long v = SSL_get_verify_result(ssl);
+      result = TakeOpenSslErrors();
+      if (v != X509_V_OK) {
+        result += std::string(result.empty() ? "" : "; ") +
+                  "verify error: " + X509_verify_cert_error_string(v);
+      }
+    } else {
+      // TLS 1.3: the broker checks the client certificate after the client's handshake is
+      // done, and a refusal arrives as an alert on the first read. Silence (a read that times
+      // out) or data means it accepted the certificate.
+      char byte;
+      if (SSL_read(ssl, &byte, 1) <= 0) result = TakeOpenSslErrors();
+    }
+  }
+  if (ssl != nullptr) SSL_free(ssl);
+  if (ctx != nullptr) SSL_CTX_free(ctx);
+  ::close(fd);
+  ERR_clear_error();
+  return result;
+}
+
+Result<ClientCertInfo> ReadClientCert(const std::string& path, std::time_t now) {
+  BIO* bio = BIO_new_file(path.c_str(), "r");
+  if (bio == nullptr) {
+    return Err(Status::Config("cannot read \"" + path + "\": " + std::strerror(errno)));
+  }
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (cert == nullptr) {
+    return Err(Status::Config("\"" + path + "\" holds no PEM certificate"));
+  }
+  ClientCertInfo info;
+  info.subject = NameText(X509_get_subject_name(cert));
+  info.issuer = NameText(X509_get_issuer_name(cert));
+  info.not_before = TimeText(X509_get0_notBefore(cert));
+  info.not_after = TimeText(X509_get0_notAfter(cert));
+  // X509_cmp_time: -1 when the certificate's time is before `now`, 1 after, 0 on error.
+  info.expired = X509_cmp_time(X509_get0_notAfter(cert), &now) < 0;
+  info.not_yet_valid = X509_cmp_time(X509_get0_notBefore(cert), &now) > 0;
+  X509_free(cert);
+  return info;
+}
+
+std::string DescribeClientCert(const std::string& path, std::time_t now) {
+  Result<ClientCertInfo> c = ReadClientCert(path, now);
+  if (!c) return "cert_file " + c.error().message();
+  std::string out = "cert_file " + path + ": subject " + c->subject + ", issued by " + c->issuer +
+                    ", valid from " + c->not_before + ", not valid after " + c->not_after;
+  if (c->expired) out += ": EXPIRED";
+  if (c->not_yet_valid) out += ": NOT YET VALID (is the clock right?)";
+  return out;
+}
+
+std::string ExplainTlsError(const std::string& openssl_error, const std::string& cert_file,
+                            std::time_t now) {
+  const std::string e = Lower(openssl_error);
+  auto has = [&](const char* s) { return e.find(s) != std::string::npos; };
+  if (has("alert certificate required") || (cert_file.empty() && has("alert handshake failure"))) {
+    return cert_file.empty() ? "the broker requires a client certificate: set cert_file and "
+                               "key_file"
+                             : "the broker requires a client certificate and did not get one; " +
+                                   DescribeClientCert(cert_file, now);
+  }
+  std::string why;
+  if (has("alert certificate expired")) {
+    why = "it has expired (or is not yet valid)";
+  } else if (has("alert unknown ca")) {
+    why = "it does not trust the CA that issued it";
+  } else if (has("alert certificate revoked")) {
+    why = "it was revoked";
+  } else if (has("alert bad certificate") || has("alert certificate unknown") ||
+             has("alert unsupported certificate") || has("alert access denied") ||
+             has("alert decrypt error")) {
+    why = "it was not accepted";
+  }
+  if (!why.empty()) {
+    std::string out = "the broker refused the client certificate: " + why;
+    if (!cert_file.empty()) out += "; " + DescribeClientCert(cert_file, now);
+    return out;
+  }
+  if (has("hostname mismatch") || has("ip address mismatch")) {
+    return "the broker's certificate does not name the host of the URI (its subjectAltName "
+           "must hold that DNS name or IP address)";
+  }
+  if (has("certificate verify failed")) {
+    return "the broker's certificate was not accepted: check ca_file and the broker's chain";
+  }
+  return "";
+}
 
 void Check(const config::Section& s, config::ErrorList& errors) {
   auto servers = s.GetStringList("servers");
@@ -253,6 +512,14 @@ void Check(const config::Section& s, config::ErrorList& errors) {
   if (!s.GetString("key_file").empty() && s.GetString("cert_file").empty()) {
     s.AddError(errors, "key_file", "key_file needs cert_file");
   }
+  if (std::any_of(servers.begin(), servers.end(), IsAwsIotUri)) CheckAwsIot(s, errors);
+  if (std::string f = s.GetString("cert_file"); !f.empty() && ::access(f.c_str(), R_OK) == 0) {
+    // Dates are not errors here: a certificate that expires while the gateway runs must not
+    // stop it from starting (it keeps buffering); the upstream logs them at start instead.
+    if (Result<ClientCertInfo> c = ReadClientCert(f, std::time(nullptr)); !c) {
+      s.AddError(errors, "cert_file", c.error().message());
+    }
+  }
 }
 
 MqttUpstream::MqttUpstream(std::string name, Options options)
@@ -265,6 +532,13 @@ MqttUpstream::MqttUpstream(std::string name, Options options)
         "against its host name, so anyone holding a certificate from the CA can pose as it",
         name_);
   }
+  if (tls_ && !options_.cert_file.empty()) {
+    Result<ClientCertInfo> c = ReadClientCert(options_.cert_file, std::time(nullptr));
+    if (c && (c->expired || c->not_yet_valid)) {
+      spdlog::error("upstream {}: {}: brokers that check client certificates will refuse it", name_,
+                    DescribeClientCert(options_.cert_file, std::time(nullptr)));
+    }
+  }
 }
 
 MqttUpstream::~MqttUpstream() { Stop(); }
@@ -274,6 +548,28 @@ std::string MqttUpstream::TakeTlsError() {
   std::string s = std::move(tls_error_);
   tls_error_.clear();
   return s;
+}
+
+std::string MqttUpstream::ProbeTlsCached() {
+  // Paho reports no OpenSSL reason when the broker refuses the client certificate after the
+  // handshake (TLS 1.3) or closes the connection, so one handshake of our own finds the alert.
+  // At most once a minute: the retries in between reuse its answer.
+  const auto now = steady_clock::now();
+  if (probed_ && now - probed_at_ < std::chrono::minutes(1)) return probe_result_;
+  TlsProbeOptions po{.ca_file = options_.ca_file,
+                     .cert_file = options_.cert_file,
+                     .key_file = options_.key_file,
+                     .verify_hostname = options_.tls_verify_hostname,
+                     .timeout = std::min(options_.connect_timeout, milliseconds(3000))};
+  probe_result_.clear();
+  for (const std::string& uri : options_.servers) {
+    if (!IsTlsUri(uri)) continue;
+    probe_result_ = ProbeTls(uri, po);
+    if (!probe_result_.empty()) break;
+  }
+  probed_ = true;
+  probed_at_ = now;
+  return probe_result_;
 }
 
 Status MqttUpstream::Connect() {
@@ -331,7 +627,10 @@ Status MqttUpstream::Connect() {
     std::string tls = TakeTlsError();
     std::string msg = std::string("cannot connect to the broker: ") + e.what();
     while (!tls.empty() && (tls.back() == '\n' || tls.back() == '\r')) tls.pop_back();
+    if (tls.empty() && tls_) tls = ProbeTlsCached();
     if (!tls.empty()) {
+      std::string why = ExplainTlsError(tls, options_.cert_file, std::time(nullptr));
+      if (!why.empty()) msg += ": " + why;
       msg += " (TLS: " + tls + ")";
     } else if (tls_) {
       // Paho checks the host name after the handshake and reports no OpenSSL error for it.
