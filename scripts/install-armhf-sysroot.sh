@@ -19,12 +19,12 @@
 set -euo pipefail
 
 SYSROOT=/opt/processnow-cross/armhf/sysroot
-HOST_PACKAGES=(crossbuild-essential-armhf qemu-user mmdebstrap gpg)  # gpg: mmdebstrap signed-by
+HOST_PACKAGES=(crossbuild-essential-armhf qemu-user mmdebstrap gpg protobuf-c-compiler)  # gpg: mmdebstrap signed-by
 TARGET_DEV=(
   libc6-dev libstdc++-12-dev
   libsqlite3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libsystemd-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libmodbus-dev librdkafka-dev libcpp-httplib-dev
-  libpcre2-dev libssl-dev zlib1g-dev libbrotli-dev libsimdjson-dev
+  libpcre2-dev libssl-dev zlib1g-dev libbrotli-dev libsimdjson-dev libprotobuf-c-dev
   # header-only (Architecture: all), in the sysroot too so that nothing is taken from the host
   libcli11-dev libexpected-dev doctest-dev
 )

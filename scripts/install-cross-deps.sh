@@ -13,11 +13,11 @@ set -euo pipefail
 
 ARCH=arm64
 PREFIX=/opt/processnow-cross/aarch64
-HOST_PACKAGES=(crossbuild-essential-arm64 qemu-user)
+HOST_PACKAGES=(crossbuild-essential-arm64 qemu-user protobuf-c-compiler)  # protoc-c runs on the host
 TARGET_DEV=(
   libsqlite3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libsystemd-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libmodbus-dev librdkafka-dev libcpp-httplib-dev
-  libpcre2-dev libssl-dev zlib1g-dev libbrotli-dev
+  libpcre2-dev libssl-dev zlib1g-dev libbrotli-dev libprotobuf-c-dev
   libsimdjson14  # the runtime library only; the -dev part goes to $PREFIX (see above)
 )
 # Header-only, architecture-independent (Architecture: all): the amd64 install serves both.

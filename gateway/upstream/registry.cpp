@@ -2,6 +2,7 @@
 #include "gateway/upstream/file/file_upstream.h"
 #include "gateway/upstream/kafka/kafka_upstream.h"
 #include "gateway/upstream/mqtt/mqtt_upstream.h"
+#include "gateway/upstream/sparkplug/sparkplug_upstream.h"
 #include "gateway/upstream/upstream.h"
 
 namespace pn {
@@ -11,6 +12,7 @@ const std::vector<UpstreamType>& UpstreamTypes() {
       file_upstream::UpstreamTypeEntry(),
       kafka_upstream::UpstreamTypeEntry(),
       mqtt_upstream::UpstreamTypeEntry(),
+      sparkplug::UpstreamTypeEntry(),
   };
   return types;
 }

@@ -23,6 +23,7 @@ READMES = {
     "gateway/upstream/file/README.md": ["upstreams:file"],
     "gateway/upstream/mqtt/README.md": ["upstreams:mqtt"],
     "gateway/upstream/kafka/README.md": ["upstreams:kafka"],
+    "gateway/upstream/sparkplug/README.md": ["upstreams:sparkplug"],
 }
 
 

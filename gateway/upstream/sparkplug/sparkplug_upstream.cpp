@@ -1,0 +1,487 @@
+#include "gateway/upstream/sparkplug/sparkplug_upstream.h"
+
+#include <mqtt/async_client.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace pn::sparkplug {
+
+namespace {
+
+using config::ValueType;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+const config::TableSpec& Spec() {
+  static const config::TableSpec spec{
+      "Publishes records as a Sparkplug B 3.0 edge node (Paho MQTT C++, protobuf-c).",
+      {
+          {.name = "servers",
+           .type = ValueType::kStringList,
+           .description = "Broker URIs, tried in order until one accepts the connection: "
+                          "tcp://HOST:PORT (or mqtt://) in the clear, ssl://HOST:PORT (or "
+                          "mqtts://) with TLS.",
+           .required = true,
+           .example = "[\"tcp://127.0.0.1:1883\"]"},
+          {.name = "client_id",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "MQTT client identifier, unique on the broker. Empty means "
+                          "\"processnow-GATEWAY-UPSTREAM\"."},
+          {.name = "group_id",
+           .type = ValueType::kString,
+           .description = "Sparkplug group id: the second level of every topic "
+                          "(spBv1.0/GROUP/...). No '/', '+' or '#'.",
+           .required = true,
+           .example = "\"plant-1\""},
+          {.name = "edge_node_id",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "Sparkplug edge node id. Empty means gateway.id. No '/', '+' or '#'. "
+                          "Each gateway device is a Sparkplug device of this node (its name with "
+                          "'/', '+' and '#' turned into '_')."},
+          {.name = "bdseq_file",
+           .type = ValueType::kString,
+           .description = "File that keeps the next bdSeq (birth/death sequence number) across "
+                          "restarts; written before every MQTT CONNECT. Put it in "
+                          "gateway.data_dir.",
+           .required = true,
+           .example = "\"/var/lib/processnow/sparkplug.bdseq\""},
+          {.name = "qos",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{1},
+           .description = "MQTT QoS of births and data. 1 (the default) acknowledges records "
+                          "only on PUBACK (at-least-once); the specification asks for 0, which "
+                          "acknowledges them once written to the socket, so records can be lost "
+                          "when the connection drops. The NDEATH will is always QoS 1.",
+           .min = 0,
+           .max = 1},
+          {.name = "historical_grace_ms",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{5000},
+           .description = "A record whose timestamp is older than the start of the current MQTT "
+                          "session minus this is sent with is_historical = true (buffered data "
+                          "replayed after an outage, or data from a source with a past clock).",
+           .min = 0,
+           .max = 86400000},
+          {.name = "max_metrics_per_message",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{1000},
+           .description = "Most metrics in one DDATA message.",
+           .min = 1,
+           .max = 100000},
+          {.name = "max_inflight",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{64},
+           .description = "Most messages published and not yet acknowledged at any time.",
+           .min = 1,
+           .max = 65535},
+          {.name = "publish_timeout_ms",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{10000},
+           .description = "How long one send waits for the acknowledgements of its messages; "
+                          "then the connection is dropped and the records are sent again after "
+                          "new births.",
+           .min = 100,
+           .max = 600000},
+          {.name = "connect_timeout_ms",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{5000},
+           .description = "How long a connection attempt (TCP, TLS and MQTT handshakes) may "
+                          "take.",
+           .min = 100,
+           .max = 600000},
+          {.name = "keep_alive_s",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{30},
+           .description = "MQTT keep-alive interval: the broker publishes the NDEATH about 1.5 "
+                          "times this after the gateway vanished.",
+           .min = 1,
+           .max = 65535},
+          {.name = "username",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "User name for the broker. Empty: no user name."},
+          {.name = "password_file",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "File holding the password (one line; a trailing newline is "
+                          "ignored). Never logged."},
+          {.name = "ca_file",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "TLS: PEM file of the certificate authorities that sign the broker's "
+                          "certificate. Empty: the system's trust store."},
+          {.name = "cert_file",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "TLS: PEM file of the client certificate (and chain)."},
+          {.name = "key_file",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "TLS: PEM file of the client certificate's private key. Empty: the "
+                          "key is in cert_file."},
+          {.name = "tls_verify_hostname",
+           .type = ValueType::kBool,
+           .default_value = true,
+           .description = "TLS: check that the broker's certificate names the host in the "
+                          "URI."},
+      }};
+  return spec;
+}
+
+bool IsTlsUri(std::string_view uri) {
+  return uri.starts_with("ssl://") || uri.starts_with("mqtts://") || uri.starts_with("wss://");
+}
+
+bool IsKnownUri(std::string_view uri) {
+  return uri.starts_with("tcp://") || uri.starts_with("mqtt://") || uri.starts_with("ws://") ||
+         IsTlsUri(uri);
+}
+
+bool ValidId(std::string_view id) {
+  return !id.empty() && id.find_first_of("/+#") == std::string_view::npos;
+}
+
+std::int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t NowMs() { return NowNs() / 1'000'000; }
+
+}  // namespace
+
+void Check(const config::Section& s, config::ErrorList& errors) {
+  auto servers = s.GetStringList("servers");
+  if (servers.empty()) s.AddError(errors, "servers", "must name at least one broker URI");
+  for (const auto& uri : servers) {
+    if (!IsKnownUri(uri)) {
+      s.AddError(errors, "servers",
+                 "\"" + uri + "\" is not tcp://, mqtt://, ssl://, mqtts://, ws:// or wss://");
+    }
+  }
+  if (!ValidId(s.GetString("group_id"))) {
+    s.AddError(errors, "group_id", "must be non-empty without '/', '+' or '#'");
+  }
+  if (std::string e = s.GetString("edge_node_id"); !e.empty() && !ValidId(e)) {
+    s.AddError(errors, "edge_node_id", "must not contain '/', '+' or '#'");
+  }
+  if (s.GetString("bdseq_file").empty()) s.AddError(errors, "bdseq_file", "must not be empty");
+  for (const char* key : {"password_file", "ca_file", "cert_file", "key_file"}) {
+    std::string f = s.GetString(key);
+    if (!f.empty() && ::access(f.c_str(), R_OK) != 0) {
+      s.AddError(errors, key, "cannot read \"" + f + "\": " + std::strerror(errno));
+    }
+  }
+}
+
+SparkplugUpstream::SparkplugUpstream(std::string name, Options options)
+    : name_(std::move(name)), options_(std::move(options)), session_(options_.session) {
+  tls_ = std::any_of(options_.servers.begin(), options_.servers.end(),
+                     [](const std::string& u) { return IsTlsUri(u); });
+}
+
+SparkplugUpstream::~SparkplugUpstream() { Stop(); }
+
+Status SparkplugUpstream::Connect() {
+  connected_ = false;
+  const std::uint64_t bd_seq = ReadBdSeq(options_.bdseq_file);
+  std::string error;
+  if (!WriteBdSeq(options_.bdseq_file, bd_seq + 1, &error)) {
+    // Connecting anyway would reuse this bdSeq after a restart; a host could then match an old
+    // NDEATH to the new session. Stay offline (records stay buffered) until the file works.
+    return Status::Unavailable("bdseq_file: " + error);
+  }
+  try {
+    if (!client_) {
+      mqtt::create_options co;
+      co.set_send_while_disconnected(false);
+      co.set_max_buffered_messages(options_.max_inflight + 1024);
+      client_ =
+          std::make_unique<mqtt::async_client>(options_.servers.front(), options_.client_id, co,
+                                               static_cast<mqtt::iclient_persistence*>(nullptr));
+      client_->set_connection_lost_handler([this](const std::string& cause) {
+        connected_ = false;
+        spdlog::warn("upstream {}: connection to the broker lost{}{}", name_,
+                     cause.empty() ? "" : ": ", cause);
+      });
+      client_->set_message_callback([this](mqtt::const_message_ptr m) {
+        const auto& p = m->get_payload_ref();
+        if (!IsRebirthCommand(p.data(), p.size())) return;
+        std::lock_guard lock(control_mu_);
+        rebirth_requested_ = true;
+        control_cv_.notify_all();
+      });
+    }
+    mqtt::connect_options_builder b;
+    b.servers(std::make_shared<mqtt::string_collection>(options_.servers))
+        .clean_session(true)  // Sparkplug 3.0 with MQTT 3.1.1
+        .keep_alive_interval(options_.keep_alive)
+        .connect_timeout(options_.connect_timeout)
+        .max_inflight(options_.max_inflight)
+        .automatic_reconnect(false)
+        .will(mqtt::message(session_.NodeTopic("NDEATH"), session_.DeathPayload(bd_seq, NowMs()), 1,
+                            false));
+    if (!options_.username.empty()) b.user_name(options_.username);
+    if (!options_.password.empty()) b.password(options_.password);
+    if (tls_) {
+      mqtt::ssl_options_builder sb;
+      if (!options_.ca_file.empty()) sb.trust_store(options_.ca_file);
+      if (!options_.cert_file.empty()) sb.key_store(options_.cert_file);
+      if (!options_.key_file.empty()) sb.private_key(options_.key_file);
+      sb.enable_server_cert_auth(true);
+      sb.verify(options_.tls_verify_hostname);
+      b.ssl(sb.finalize());
+    }
+    mqtt::token_ptr tok = client_->connect(b.finalize());
+    if (!tok->wait_for(options_.connect_timeout + milliseconds(2000))) {
+      client_.reset();
+      return Status::Unavailable("connecting to the broker timed out");
+    }
+    auto sub = client_->subscribe(session_.NodeTopic("NCMD"), 1);
+    if (!sub->wait_for(options_.publish_timeout)) {
+      client_.reset();  // start over with a fresh client next time
+      return Status::Unavailable("subscribing to NCMD timed out");
+    }
+  } catch (const std::exception& e) {
+    return Status::Unavailable(std::string("cannot connect to the broker: ") + e.what());
+  }
+  connected_ = true;
+  session_.Begin(bd_seq, NowNs());
+  spdlog::info("upstream {}: connected as Sparkplug edge node {} with bdSeq {}", name_,
+               session_.NodeTopic("NBIRTH"), bd_seq);
+  // Births before anything else; their acknowledgements are checked like data's.
+  out_.clear();
+  session_.Births(NowMs(), out_);
+  std::vector<bool> acked;
+  std::string err = PublishAll(out_, acked);
+  if (!err.empty()) {
+    Disconnect(milliseconds(500));
+    return Status::Unavailable("births: " + err);
+  }
+  return Status::Ok();
+}
+
+std::string SparkplugUpstream::PublishAll(std::vector<Outgoing>& out, std::vector<bool>& acked) {
+  const std::size_t n = out.size();
+  const auto deadline = steady_clock::now() + options_.publish_timeout;
+  const auto window = static_cast<std::size_t>(options_.max_inflight);
+  std::vector<mqtt::delivery_token_ptr> tokens(n);
+  acked.assign(n, false);
+  std::string error;
+  auto wait_one = [&](std::size_t i) -> bool {
+    for (;;) {
+      auto now = steady_clock::now();
+      if (now >= deadline) {
+        error = "no acknowledgement within publish_timeout_ms";
+        return false;
+      }
+      auto slice =
+          std::min(std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds(1),
+                   milliseconds(50));
+      try {
+        if (tokens[i]->wait_for(slice)) {
+          acked[i] = true;
+          return true;
+        }
+      } catch (const std::exception& e) {
+        error = std::string("publish failed: ") + e.what();
+        return false;
+      }
+      if (!connected_) {
+        error = "connection to the broker lost";
+        return false;
+      }
+    }
+  };
+  std::size_t published = 0, waited = 0;
+  bool failed = false;
+  for (; published < n && !failed; ++published) {
+    while (published - waited >= window) {
+      if (!wait_one(waited)) {
+        failed = true;
+        break;
+      }
+      ++waited;
+    }
+    if (failed) break;
+    try {
+      tokens[published] = client_->publish(mqtt::make_message(
+          out[published].topic, std::move(out[published].payload), options_.qos, false));
+    } catch (const std::exception& e) {
+      error = std::string("publish failed: ") + e.what();
+      failed = true;
+      break;
+    }
+  }
+  while (!failed && waited < published) {
+    if (!wait_one(waited)) {
+      failed = true;
+      break;
+    }
+    ++waited;
+  }
+  for (std::size_t i = waited; i < published; ++i) {
+    try {
+      if (tokens[i] && tokens[i]->try_wait()) acked[i] = true;
+    } catch (const std::exception&) {
+    }
+  }
+  if (!failed) return "";
+  return error.empty() ? "not every message was acknowledged" : error;
+}
+
+void SparkplugUpstream::Disconnect(milliseconds bound) {
+  if (!client_) return;
+  try {
+    if (connected_ && client_->is_connected()) {
+      // A clean disconnect does not fire the will: publish the NDEATH ourselves.
+      auto tok = client_->publish(session_.NodeTopic("NDEATH"),
+                                  session_.DeathPayload(session_.bd_seq(), NowMs()), 1, false);
+      tok->wait_for(bound);
+      client_->disconnect(static_cast<int>(bound.count()))->wait_for(bound + milliseconds(500));
+    }
+  } catch (const std::exception& e) {
+    spdlog::debug("upstream {}: disconnect: {}", name_, e.what());
+  }
+  connected_ = false;
+  try {
+    client_.reset();
+  } catch (const std::exception&) {
+  }
+}
+
+Status SparkplugUpstream::Start() {
+  {
+    std::lock_guard lock(control_mu_);
+    if (!control_.joinable() && !stopping_) {
+      control_ = std::thread([this] { ControlLoop(); });
+    }
+  }
+  std::lock_guard lock(mu_);
+  if (connected_) return Status::Ok();
+  return Connect();
+}
+
+SendResult SparkplugUpstream::Send(std::span<const Record> records) {
+  if (records.empty()) return {SendCode::kOk, 0, {}};
+  std::lock_guard lock(mu_);
+  if (!connected_) {
+    if (client_) Disconnect(milliseconds(200));  // lost: start over with a fresh client
+    Status s = Connect();
+    if (!s.ok()) return {SendCode::kRetry, 0, s.message()};
+  }
+  out_.clear();
+  session_.Encode(records, NowMs(), out_, record_msg_);
+  std::vector<bool> acked;
+  std::string error = PublishAll(out_, acked);
+  SendResult result;
+  // Longest prefix of records whose messages, and every message before them, were acked.
+  std::size_t acked_prefix = 0;
+  while (acked_prefix < acked.size() && acked[acked_prefix]) ++acked_prefix;
+  std::size_t delivered = 0;
+  while (delivered < records.size() &&
+         (record_msg_[delivered] == Session::kNoMessage || record_msg_[delivered] < acked_prefix)) {
+    ++delivered;
+  }
+  result.delivered = delivered;
+  if (error.empty() && delivered == records.size()) return result;
+  // A failed send leaves a seq gap in this session: drop it, the next send starts a new one.
+  Disconnect(std::min(options_.publish_timeout, milliseconds(1000)));
+  result.code = SendCode::kRetry;
+  result.error = error.empty() ? "not every message was acknowledged" : error;
+  return result;
+}
+
+void SparkplugUpstream::ControlLoop() {
+  for (;;) {
+    {
+      std::unique_lock lock(control_mu_);
+      control_cv_.wait(lock, [this] { return rebirth_requested_ || stopping_; });
+      if (stopping_) return;
+      rebirth_requested_ = false;
+    }
+    std::lock_guard lock(mu_);
+    if (!connected_) continue;  // the next connect publishes births anyway
+    spdlog::info("upstream {}: rebirth requested by NCMD", name_);
+    std::vector<Outgoing> births;
+    session_.Births(NowMs(), births);
+    std::vector<bool> acked;
+    std::string err = PublishAll(births, acked);
+    if (!err.empty()) {
+      spdlog::warn("upstream {}: rebirth: {}", name_, err);
+      Disconnect(milliseconds(500));
+    }
+  }
+}
+
+void SparkplugUpstream::Stop() {
+  {
+    std::lock_guard lock(control_mu_);
+    stopping_ = true;
+    control_cv_.notify_all();
+  }
+  if (control_.joinable()) control_.join();
+  std::lock_guard lock(mu_);
+  Disconnect(std::min(options_.publish_timeout, milliseconds(2000)));
+}
+
+UpstreamType UpstreamTypeEntry() {
+  return UpstreamType{
+      .type = "sparkplug",
+      .summary =
+          "Sparkplug B 3.0 edge node over MQTT (Paho, protobuf-c): births, NDEATH will "
+          "with bdSeq, aliases, rebirth on NCMD.",
+      .spec = &Spec(),
+      .check = [](const config::Section& s, config::ErrorList& e) { Check(s, e); },
+      .create = [](const config::Section& s,
+                   const UpstreamContext& ctx) -> Result<std::unique_ptr<Upstream>> {
+        Options o;
+        o.servers = s.GetStringList("servers");
+        if (o.servers.empty()) return Err(Status::Config("servers: no broker URI"));
+        o.client_id = s.GetString("client_id");
+        if (o.client_id.empty()) o.client_id = "processnow-" + ctx.gateway_id + "-" + ctx.name;
+        o.session.group_id = s.GetString("group_id");
+        o.session.edge_node_id = s.GetString("edge_node_id");
+        if (o.session.edge_node_id.empty()) o.session.edge_node_id = SanitizeId(ctx.gateway_id);
+        if (!ValidId(o.session.group_id)) {
+          return Err(Status::Config("group_id: must be non-empty without '/', '+' or '#'"));
+        }
+        o.session.historical_grace_ns = s.GetInt("historical_grace_ms") * 1'000'000;
+        o.session.max_metrics_per_message =
+            static_cast<std::size_t>(s.GetInt("max_metrics_per_message"));
+        o.bdseq_file = s.GetString("bdseq_file");
+        o.qos = static_cast<int>(s.GetInt("qos"));
+        o.max_inflight = static_cast<int>(s.GetInt("max_inflight"));
+        o.publish_timeout = milliseconds(s.GetInt("publish_timeout_ms"));
+        o.connect_timeout = milliseconds(s.GetInt("connect_timeout_ms"));
+        o.keep_alive = std::chrono::seconds(s.GetInt("keep_alive_s"));
+        o.username = s.GetString("username");
+        if (std::string f = s.GetString("password_file"); !f.empty()) {
+          std::ifstream in(f);
+          if (!in) return Err(Status::Config("cannot read password_file \"" + f + "\""));
+          std::ostringstream ss;
+          ss << in.rdbuf();
+          o.password = ss.str();
+          while (!o.password.empty() && (o.password.back() == '\n' || o.password.back() == '\r')) {
+            o.password.pop_back();
+          }
+        }
+        o.ca_file = s.GetString("ca_file");
+        o.cert_file = s.GetString("cert_file");
+        o.key_file = s.GetString("key_file");
+        o.tls_verify_hostname = s.GetBool("tls_verify_hostname");
+        return std::make_unique<SparkplugUpstream>(ctx.name, std::move(o));
+      }};
+}
+
+}  // namespace pn::sparkplug
