@@ -138,9 +138,9 @@ TEST_CASE("live view: at most series_limit series; the rest are counted, not kep
 
 TEST_CASE("live view: an alarm stays from its raise until its clear; anomalies are bounded") {
   LiveView v(Small());
-  std::vector<Event> raise = {E(EventKind::kAlarm, "p2", kT0 + 5 * kS),
-                              E(EventKind::kAlarm, "p1", kT0 + 9 * kS)};
-  v.OnEvents(raise);
+  std::vector<Event> raised = {E(EventKind::kAlarm, "p2", kT0 + 5 * kS),
+                               E(EventKind::kAlarm, "p1", kT0 + 9 * kS)};
+  v.OnEvents(raised);
   std::vector<Event> again = {E(EventKind::kAlarm, "p2", kT0 + 20 * kS)};
   again[0].severity = "warning";
   v.OnEvents(again);
