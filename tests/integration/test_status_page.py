@@ -50,14 +50,16 @@ devices = 3
 interval_ms = 200
 realtime = true
 
-## pump-2 overheats 3 s in (about 47 + 45 degC, above the rule's 85) for ten minutes.
+## pump-2 overheats 3 s in, for ten minutes. The sim follows the wall clock's time of day: a pump
+## runs between about 22 degC (02:00 UTC, low load) and 55 degC (14:00), so the step of 80 puts it
+## above the rule's 85 at any hour (45 did not at night: the alarm never came).
 [[drivers.plant.fault]]
 device = "pump-2"
 series = "temperature"
 kind = "step"
 at_s = 3.0
 duration_s = 600.0
-magnitude = 45.0
+magnitude = 80.0
 
 ## Nothing listens there: the upstream stays disconnected.
 [upstreams.cloud]
