@@ -109,7 +109,7 @@ std::unique_ptr<pn::mqtt::MqttDriver> MakeDriver(int port) {
   s.clean_session = false;
   s.payload = "json";
   s.json.time = "ts";
-  s.reconnect_min_ms = 50;
+  s.retry_initial_ms = 50;
   auto d = pn::mqtt::MqttDriver::Create("bench", s, &pn::SystemClock::Instance());
   if (!d) {
     std::fprintf(stderr, "driver: %s\n", d.error().message().c_str());

@@ -153,16 +153,22 @@ const TableSpec& BuildSpec() {
     Range(AddKey(t, "poll_interval_ms", ValueType::kInt, std::int64_t{1000},
                  "How often to read tags that do not set their own, in milliseconds."),
           1, 86400000);
-    Range(AddKey(t, "backoff_initial_ms", ValueType::kInt, std::int64_t{500},
+    Range(AddKey(t, "retry_initial_ms", ValueType::kInt, std::int64_t{500},
                  "After a unit stops answering or the connection fails, the first wait before "
-                 "trying again, in milliseconds; it doubles on each failure."),
-          1, 3600000);
-    Range(AddKey(t, "backoff_max_ms", ValueType::kInt, std::int64_t{30000},
+                 "trying again, in milliseconds; it doubles on each failure up to "
+                 "retry_max_ms."),
+          1, 3600000)
+        .aliases = {"backoff_initial_ms"};
+    Range(AddKey(t, "retry_max_ms", ValueType::kInt, std::int64_t{30000},
                  "The longest wait between attempts, in milliseconds."),
-          1, 3600000);
-    Range(AddKey(t, "backoff_jitter", ValueType::kFloat, 0.2,
-                 "Random spread of each wait, as a fraction (0.2 waits 80 % to 120 %)."),
-          0.0, 1.0);
+          1, 3600000)
+        .aliases = {"backoff_max_ms"};
+    Range(AddKey(t, "retry_jitter", ValueType::kFloat, 0.5,
+                 "The random part of each wait, as a fraction: a wait is drawn between "
+                 "(1 - retry_jitter) and 1 times the doubled value (0.5, equal jitter: 50 % to "
+                 "100 %; 0: no randomness)."),
+          0.0, 1.0)
+        .aliases = {"backoff_jitter"};
     KeySpec& tag = AddKey(t, "tag", ValueType::kTableArray, {},
                           "The register map: one [[drivers.NAME.tag]] table per value.");
     tag.table = &TagSpec();
@@ -215,8 +221,8 @@ void Check(const config::Section& section, config::ErrorList& errors) {
     section.AddError(errors, section.Has("rs485") ? "rs485" : "rs485_rts",
                      "applies only to transport \"rtu\"");
   }
-  if (section.GetInt("backoff_initial_ms") > section.GetInt("backoff_max_ms")) {
-    section.AddError(errors, "backoff_initial_ms", "must not exceed backoff_max_ms");
+  if (section.GetInt("retry_initial_ms") > section.GetInt("retry_max_ms")) {
+    section.AddError(errors, "retry_initial_ms", "must not exceed retry_max_ms");
   }
   if (rtu && section.GetInt("unit_id") == 0) {
     section.AddError(errors, "unit_id",
@@ -327,9 +333,9 @@ ModbusSettings SettingsFromSection(const config::Section& section, const std::st
   s.limits.max_bits = static_cast<int>(section.GetInt("max_bits_per_read"));
   s.limits.max_gap = static_cast<int>(section.GetInt("max_gap"));
   s.limits.max_gap_bits = static_cast<int>(section.GetInt("max_gap_bits"));
-  s.backoff_initial_ms = section.GetInt("backoff_initial_ms");
-  s.backoff_max_ms = section.GetInt("backoff_max_ms");
-  s.backoff_jitter = section.GetFloat("backoff_jitter");
+  s.retry_initial_ms = section.GetInt("retry_initial_ms");
+  s.retry_max_ms = section.GetInt("retry_max_ms");
+  s.retry_jitter = section.GetFloat("retry_jitter");
   const int base = static_cast<int>(section.GetInt("address_base"));
   const int default_unit = static_cast<int>(section.GetInt("unit_id"));
   const std::int64_t default_interval = section.GetInt("poll_interval_ms");

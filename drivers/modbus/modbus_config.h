@@ -54,9 +54,9 @@ struct ModbusSettings {
   std::int64_t timeout_ms = 1000;
   int retries = 2;
   PlannerLimits limits;
-  std::int64_t backoff_initial_ms = 500;
-  std::int64_t backoff_max_ms = 30000;
-  double backoff_jitter = 0.2;
+  std::int64_t retry_initial_ms = 500;  // connect::Backoff, for dead units and the connection
+  std::int64_t retry_max_ms = 30000;
+  double retry_jitter = 0.5;
   std::vector<TagSettings> tags;
 };
 

@@ -15,6 +15,9 @@
 #include <tuple>
 #include <utility>
 
+#include "drivers/deliver.h"
+#include "gateway/connect/sleep.h"
+
 namespace pn::modbus {
 
 namespace {
@@ -68,21 +71,17 @@ ModbusDriver::ModbusDriver(std::string name, ModbusSettings settings, Clock* clo
       settings_(std::move(settings)),
       clock_(clock),
       planner_(PlanTags(settings_), settings_.limits),
-      rng_(std::random_device{}()),
+      seed_(connect::SeedFromName(name_.c_str())),
+      conn_backoff_(RetryPolicy(), seed_),
       regs_(kMaxRegistersPerRead),
       bits_(kMaxBitsPerRead) {}
 
 ModbusDriver::~ModbusDriver() { Disconnect(); }
 
-std::int64_t ModbusDriver::Backoff(int failures) {
-  const int doublings = std::clamp(failures - 1, 0, 30);
-  double ms = static_cast<double>(settings_.backoff_initial_ms) * std::ldexp(1.0, doublings);
-  ms = std::min(ms, static_cast<double>(settings_.backoff_max_ms));
-  if (settings_.backoff_jitter > 0) {
-    std::uniform_real_distribution<double> d(-settings_.backoff_jitter, settings_.backoff_jitter);
-    ms *= 1.0 + d(rng_);
-  }
-  return static_cast<std::int64_t>(std::max(ms, 1.0) * static_cast<double>(kMsNs));
+connect::BackoffPolicy ModbusDriver::RetryPolicy() const {
+  return {.initial_ms = settings_.retry_initial_ms,
+          .max_ms = settings_.retry_max_ms,
+          .jitter = settings_.retry_jitter};
 }
 
 bool ModbusDriver::Connect() {
@@ -108,7 +107,7 @@ bool ModbusDriver::Connect() {
   if (settings_.timeout_ms < 500) modbus_set_byte_timeout(ctx, sec, usec);
   if (modbus_connect(ctx) == -1) {
     const int err = errno;
-    if (conn_failures_ == 0) {
+    if (conn_backoff_.failures() == 0) {
       spdlog::warn("modbus {}: cannot connect to {}: {}", name_, where, modbus_strerror(err));
     }
     modbus_free(ctx);
@@ -131,11 +130,11 @@ bool ModbusDriver::Connect() {
     ctx_ = ctx;
     sock_ = settings_.transport == Transport::kTcp ? modbus_get_socket(ctx) : -1;
   }
-  if (conn_failures_ > 0 || counters_.connects.load() > 0) {
+  if (conn_backoff_.failures() > 0 || counters_.connects.load() > 0) {
     spdlog::info("modbus {}: connected to {}", name_, where);
   }
   counters_.connects.fetch_add(1, std::memory_order_relaxed);
-  conn_failures_ = 0;
+  conn_backoff_.Reset();
   return true;
 }
 
@@ -174,19 +173,6 @@ bool ModbusDriver::Resync() {
   return true;
 }
 
-bool ModbusDriver::WaitUntil(std::stop_token& stop, std::int64_t mono_ns) {
-  std::unique_lock lock(mu_);
-  while (!stop.stop_requested()) {
-    const std::int64_t left = mono_ns - clock_->MonotonicNs();
-    if (left <= 0) return true;
-    // One sleep on the system clock; short ones on a FakeClock, which does not wake us.
-    cv_.wait_for(lock, stop,
-                 std::chrono::nanoseconds(std::min<std::int64_t>(left, clock_->MaxSleepNs())),
-                 [] { return false; });
-  }
-  return false;
-}
-
 void ModbusDriver::EmitGood(const Block& block, const std::uint16_t* regs, const std::uint8_t* bits,
                             std::int64_t ts, std::vector<Reading>& out) {
   for (std::size_t idx : block.tags) {
@@ -220,11 +206,17 @@ void ModbusDriver::EmitBad(const Block& block, std::int64_t ts, std::vector<Read
 }
 
 void ModbusDriver::UnitFailed(int unit_id, const std::string& why) {
-  UnitState& u = units_[unit_id];
-  ++u.failures;
-  const std::int64_t wait = Backoff(u.failures);
+  auto found = units_.find(unit_id);
+  if (found == units_.end()) {
+    found = units_
+                .emplace(unit_id, UnitState{connect::Backoff(
+                                      RetryPolicy(), seed_ + static_cast<unsigned>(unit_id))})
+                .first;
+  }
+  UnitState& u = found->second;
+  const std::int64_t wait = u.backoff.NextMs() * kMsNs;
   u.until_ns = clock_->MonotonicNs() + wait;
-  if (u.failures == 1 || why != u.last_error) {
+  if (u.backoff.failures() == 1 || why != u.last_error) {
     spdlog::warn("modbus {}: unit {} is down ({}); next attempt in {} ms", name_, unit_id, why,
                  wait / kMsNs);
   }
@@ -234,7 +226,8 @@ void ModbusDriver::UnitFailed(int unit_id, const std::string& why) {
 void ModbusDriver::UnitOk(int unit_id) {
   auto it = units_.find(unit_id);
   if (it == units_.end()) return;
-  if (it->second.failures > 0) spdlog::info("modbus {}: unit {} answers again", name_, unit_id);
+  if (it->second.backoff.failures() > 0)
+    spdlog::info("modbus {}: unit {} answers again", name_, unit_id);
   units_.erase(it);
 }
 
@@ -242,7 +235,7 @@ ModbusDriver::Outcome ModbusDriver::ReadBlock(const Block& block, std::vector<Re
                                               int depth) {
   UnitState* unit = nullptr;
   if (auto it = units_.find(block.unit_id); it != units_.end()) unit = &it->second;
-  const bool probing = unit != nullptr && unit->failures > 0;
+  const bool probing = unit != nullptr && unit->backoff.failures() > 0;
   if (probing && clock_->MonotonicNs() < unit->until_ns) {
     EmitBad(block, clock_->NowNs(), out);
     return Outcome::kDone;
@@ -280,7 +273,6 @@ ModbusDriver::Outcome ModbusDriver::ReadBlock(const Block& block, std::vector<Re
       const bool bits = IsBitTable(block.table);
       EmitGood(block, bits ? nullptr : regs_.data(), bits ? bits_.data() : nullptr, ts, out);
       UnitOk(block.unit_id);
-      stats_.last_success_ns.store(ts, std::memory_order_relaxed);
       return Outcome::kDone;
     }
     stats_.errors.fetch_add(1, std::memory_order_relaxed);
@@ -341,7 +333,6 @@ void ModbusDriver::Run(std::stop_token stop, ReadingSink& sink) {
     std::lock_guard lock(mu_);
     stopping_ = true;
     if (sock_ >= 0) ::shutdown(sock_, SHUT_RDWR);
-    cv_.notify_all();
   });
   const std::size_t n = settings_.tags.size();
   std::vector<std::int64_t> next_due(n, clock_->MonotonicNs());
@@ -353,7 +344,7 @@ void ModbusDriver::Run(std::stop_token stop, ReadingSink& sink) {
     std::int64_t earliest = std::numeric_limits<std::int64_t>::max();
     for (std::int64_t d : next_due) earliest = std::min(earliest, d);
     if (earliest > now) {
-      if (!WaitUntil(stop, earliest)) break;
+      if (!connect::SleepUntil(stop, *clock_, earliest)) break;
       continue;
     }
     due.clear();
@@ -368,8 +359,7 @@ void ModbusDriver::Run(std::stop_token stop, ReadingSink& sink) {
     const std::vector<Block>& plan = last_plan_;
     const std::uint64_t requests_before = counters_.requests.load();
     if (ctx_ == nullptr && now >= reconnect_at_ns_ && !Connect()) {
-      ++conn_failures_;
-      reconnect_at_ns_ = clock_->MonotonicNs() + Backoff(conn_failures_);
+      reconnect_at_ns_ = clock_->MonotonicNs() + conn_backoff_.NextMs() * kMsNs;
       stats_.errors.fetch_add(1, std::memory_order_relaxed);
     }
     bool sent = false;
@@ -381,8 +371,7 @@ void ModbusDriver::Run(std::stop_token stop, ReadingSink& sink) {
       sent = true;
       if (ReadBlock(block, batch, 0) == Outcome::kConnectionLost) {
         Disconnect();
-        ++conn_failures_;
-        reconnect_at_ns_ = clock_->MonotonicNs() + Backoff(conn_failures_);
+        reconnect_at_ns_ = clock_->MonotonicNs() + conn_backoff_.NextMs() * kMsNs;
       }
     }
     if (sent) {
@@ -403,13 +392,7 @@ void ModbusDriver::Run(std::stop_token stop, ReadingSink& sink) {
       next_due[i] += settings_.tags[i].poll_interval_ms * kMsNs;
       if (next_due[i] < now) next_due[i] = now;
     }
-    if (!batch.empty()) {
-      const std::size_t count = batch.size();
-      const bool ok = sink.Deliver(batch);
-      batch.clear();
-      if (!ok) break;
-      stats_.readings.fetch_add(count, std::memory_order_relaxed);
-    }
+    if (!DeliverBatch(sink, batch, stats_, *clock_)) break;
   }
   Disconnect();
 }

@@ -7,9 +7,9 @@
 //     `retries` times after resynchronising the line: RTU flushes it (modbus_flush), TCP
 //     reconnects, since a late answer may still arrive and would pass for the next one;
 //   - a unit id that still does not answer is marked down: its readings are delivered with
-//     Quality::kBad (value NaN) and it is probed once per backoff period (exponential, with
-//     jitter), so a dead slave costs at most one timeout per period and never stalls the other
-//     units on the same line;
+//     Quality::kBad (value NaN) and it is probed once per backoff period (connect::Backoff:
+//     retry_initial_ms doubling up to retry_max_ms, retry_jitter), so a dead slave costs at most
+//     one timeout per period and never stalls the other units on the same line;
 //   - a Modbus exception is reported by its name (modbus_strerror) and the block's readings are
 //     bad; exception 02 (illegal data address) makes the planner split the block and read the
 //     halves at once;
@@ -19,12 +19,10 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <set>
 #include <string>
 #include <tuple>
@@ -33,6 +31,7 @@
 #include "drivers/driver.h"
 #include "drivers/modbus/modbus_config.h"
 #include "drivers/modbus/planner.h"
+#include "gateway/connect/backoff.h"
 
 struct _modbus;  // libmodbus's context (modbus_t), kept out of this header
 
@@ -82,9 +81,9 @@ class ModbusDriver final : public Driver {
   enum class Outcome { kDone, kConnectionLost };
 
   struct UnitState {
-    int failures = 0;           // consecutive failed exchanges
+    connect::Backoff backoff;   // its failures() are the consecutive failed exchanges
     std::int64_t until_ns = 0;  // monotonic: no request before this
-    std::string last_error;
+    std::string last_error = {};
   };
 
   bool Connect();
@@ -92,8 +91,7 @@ class ModbusDriver final : public Driver {
   // After a timeout or a garbled response: makes sure no stale response is read for the next
   // request (RTU: flush the line; TCP: reconnect). False when the TCP reconnect failed.
   bool Resync();
-  std::int64_t Backoff(int failures);
-  bool WaitUntil(std::stop_token& stop, std::int64_t mono_ns);
+  connect::BackoffPolicy RetryPolicy() const;
   Outcome ReadBlock(const Block& block, std::vector<Reading>& out, int depth);
   void EmitGood(const Block& block, const std::uint16_t* regs, const std::uint8_t* bits,
                 std::int64_t ts, std::vector<Reading>& out);
@@ -110,11 +108,11 @@ class ModbusDriver final : public Driver {
 
   _modbus* ctx_ = nullptr;
   std::int64_t last_request_end_ns_ = 0;
-  int conn_failures_ = 0;
+  std::uint64_t seed_;             // of the back-offs' jitter: from the name
+  connect::Backoff conn_backoff_;  // the connection's (TCP connect, serial device open)
   std::int64_t reconnect_at_ns_ = 0;
   std::map<int, UnitState> units_;
   std::set<std::tuple<int, int, int, int>> exceptions_logged_;  // unit, table, address, error
-  std::mt19937_64 rng_;
   std::vector<std::uint16_t> regs_;
   std::vector<std::uint8_t> bits_;
   // The last tick's due tags and plan, reused while the due set and the planner's cuts repeat.
@@ -124,7 +122,6 @@ class ModbusDriver final : public Driver {
 
   // Guards sock_ for the stop callback (which shuts the socket down to end a pending request).
   std::mutex mu_;
-  std::condition_variable_any cv_;
   int sock_ = -1;
   std::atomic<bool> stopping_{false};
 };

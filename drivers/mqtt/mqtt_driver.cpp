@@ -6,13 +6,15 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
-#include <cstdlib>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <utility>
 
+#include "drivers/deliver.h"
 #include "drivers/serial/bad_input_log.h"
+#include "gateway/connect/backoff.h"
+#include "gateway/connect/paho_tls.h"
+#include "gateway/connect/secret.h"
+#include "gateway/connect/sleep.h"
 
 namespace pn::mqtt {
 
@@ -95,9 +97,11 @@ const TableSpec& BuildSpec() {
         .choices = {"s", "ms", "us", "ns"};
     key("username", ValueType::kString, std::string(""), "The user name; empty means none.");
     key("password_file", ValueType::kString, std::string(""),
-        "A file holding the password (one line; a final newline is removed). Never logged.");
+        "A file holding the password (one trailing newline is removed; an empty password is an "
+        "error). Never logged.");
     key("password_env", ValueType::kString, std::string(""),
-        "An environment variable holding the password. Never logged.");
+        "An environment variable holding the password, instead of password_file; unset or "
+        "empty is an error. Never logged.");
     key("ca_file", ValueType::kString, std::string(""),
         "TLS: PEM file of the CA certificates that sign the broker's certificate; empty means "
         "the system's default CAs.");
@@ -114,13 +118,17 @@ const TableSpec& BuildSpec() {
     range(key("connect_timeout_ms", ValueType::kInt, std::int64_t{5000},
               "How long a connect or subscribe may take, in milliseconds."),
           100, 600000);
-    range(key("reconnect_min_ms", ValueType::kInt, std::int64_t{500},
-              "First wait before reconnecting after a failure, in milliseconds; doubles on each "
-              "failure."),
-          10, 3600000);
-    range(key("reconnect_max_ms", ValueType::kInt, std::int64_t{30000},
-              "Longest wait between two reconnect attempts, in milliseconds."),
-          10, 3600000);
+    KeySpec& retry_initial =
+        key("retry_initial_ms", ValueType::kInt, std::int64_t{500},
+            "First wait before reconnecting after a failed connect or a lost connection, in "
+            "milliseconds; doubles on each further failure up to retry_max_ms, each wait drawn "
+            "between half and all of it (equal jitter).");
+    range(retry_initial, 10, 3600000);
+    retry_initial.aliases = {"reconnect_min_ms"};
+    KeySpec& retry_max = key("retry_max_ms", ValueType::kInt, std::int64_t{30000},
+                             "Longest wait between two reconnect attempts, in milliseconds.");
+    range(retry_max, 10, 3600000);
+    retry_max.aliases = {"reconnect_max_ms"};
     range(key("log_interval_ms", ValueType::kInt, std::int64_t{10000},
               "Bad payloads are logged at most once per this interval, with a count."),
           0, 3600000);
@@ -137,34 +145,6 @@ bool IsTls(std::string_view uri) {
 }
 bool IsClear(std::string_view uri) {
   return uri.rfind("tcp://", 0) == 0 || uri.rfind("mqtt://", 0) == 0;
-}
-
-bool WaitStop(std::stop_token stop, std::int64_t ms) {
-  std::mutex mu;
-  std::condition_variable_any cv;
-  std::unique_lock lock(mu);
-  return cv.wait_for(lock, stop, std::chrono::milliseconds(ms),
-                     [&stop] { return stop.stop_requested(); });
-}
-
-Result<std::string> ReadPassword(const MqttSettings& s) {
-  if (!s.password_file.empty()) {
-    std::ifstream in(s.password_file, std::ios::binary);
-    if (!in) return Err(Status::Config("cannot read password_file " + s.password_file));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    std::string p = ss.str();
-    while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
-    return p;
-  }
-  if (!s.password_env.empty()) {
-    const char* v = std::getenv(s.password_env.c_str());
-    if (v == nullptr) {
-      return Err(Status::Config("the environment variable " + s.password_env + " is not set"));
-    }
-    return std::string(v);
-  }
-  return std::string();
 }
 
 }  // namespace
@@ -237,8 +217,8 @@ void Check(const config::Section& s, config::ErrorList& errors) {
   if (!s.GetString("key_file").empty() && s.GetString("cert_file").empty()) {
     s.AddError(errors, "key_file", "a client key needs cert_file");
   }
-  if (s.GetInt("reconnect_min_ms") > s.GetInt("reconnect_max_ms")) {
-    s.AddError(errors, "reconnect_min_ms", "must not exceed reconnect_max_ms");
+  if (s.GetInt("retry_initial_ms") > s.GetInt("retry_max_ms")) {
+    s.AddError(errors, "retry_initial_ms", "must not exceed retry_max_ms");
   }
   if (!s.GetBool("clean_session") && s.GetString("client_id").empty()) {
     s.AddError(errors, "clean_session", "a persistent session (false) needs a fixed client_id");
@@ -275,8 +255,8 @@ MqttSettings SettingsFromSection(const config::Section& s) {
   o.tls_verify_hostname = s.GetBool("tls_verify_hostname");
   o.keep_alive_s = s.GetInt("keep_alive_s");
   o.connect_timeout_ms = s.GetInt("connect_timeout_ms");
-  o.reconnect_min_ms = s.GetInt("reconnect_min_ms");
-  o.reconnect_max_ms = s.GetInt("reconnect_max_ms");
+  o.retry_initial_ms = s.GetInt("retry_initial_ms");
+  o.retry_max_ms = s.GetInt("retry_max_ms");
   o.log_interval_ms = s.GetInt("log_interval_ms");
   o.batch = static_cast<std::size_t>(s.GetInt("batch"));
   return o;
@@ -320,21 +300,11 @@ Result<std::unique_ptr<MqttDriver>> MqttDriver::Create(std::string name, MqttSet
                                                        Clock* clock) {
   auto decoder = MakeDecoder(settings, name);
   if (!decoder) return Err(decoder.error());
-  auto password = ReadPassword(settings);
+  auto password =
+      connect::ReadSecret({.file = settings.password_file, .env = settings.password_env});
   if (!password) return Err(password.error());
   return std::unique_ptr<MqttDriver>(new MqttDriver(
       std::move(name), std::move(settings), std::move(*password), std::move(*decoder), clock));
-}
-
-bool MqttDriver::Deliver(ReadingSink& sink, std::vector<Reading>& batch) {
-  if (batch.empty()) return true;
-  const std::size_t n = batch.size();
-  const bool ok = sink.Deliver(batch);
-  batch.clear();
-  if (!ok) return false;
-  stats_.readings.fetch_add(n, std::memory_order_relaxed);
-  stats_.last_success_ns.store(clock_->NowNs(), std::memory_order_relaxed);
-  return true;
 }
 
 void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
@@ -358,16 +328,13 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
   if (!settings_.username.empty()) cb.user_name(settings_.username);
   if (!password_.empty()) cb.password(password_);
   if (IsTls(settings_.broker)) {
-    ::mqtt::ssl_options_builder sb;
-    if (!settings_.ca_file.empty()) sb.trust_store(settings_.ca_file);
-    if (!settings_.cert_file.empty()) sb.key_store(settings_.cert_file);
-    if (!settings_.key_file.empty()) sb.private_key(settings_.key_file);
-    // Paho checks the certificate chain but not, by default, the host name: turn that on.
-    sb.enable_server_cert_auth(true).verify(settings_.tls_verify_hostname);
     const std::string name = name_;
-    sb.error_handler(
-        [name](const std::string& msg) { spdlog::warn("driver {}: TLS: {}", name, msg); });
-    cb.ssl(sb.finalize());
+    cb.ssl(connect::PahoSslOptions(
+        {.ca_file = settings_.ca_file,
+         .cert_file = settings_.cert_file,
+         .key_file = settings_.key_file,
+         .verify_hostname = settings_.tls_verify_hostname},
+        [name](const std::string& msg) { spdlog::warn("driver {}: TLS: {}", name, msg); }));
   }
   const ::mqtt::connect_options options = cb.finalize();
   const auto timeout = std::chrono::milliseconds(settings_.connect_timeout_ms);
@@ -419,7 +386,9 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
 
   std::vector<Reading> taken;
   std::vector<Reading> chunk;
-  std::int64_t backoff_ms = settings_.reconnect_min_ms;
+  connect::Backoff backoff(
+      {.initial_ms = settings_.retry_initial_ms, .max_ms = settings_.retry_max_ms},
+      connect::SeedFromName(name_.c_str()));
   std::string last_error;
   bool connected = false;
 
@@ -456,7 +425,7 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
         stats_.errors.fetch_add(1, std::memory_order_relaxed);
         if (error != last_error) {
           spdlog::warn("driver {}: {}: {}; retrying with backoff up to {} ms", name_,
-                       settings_.broker, error, settings_.reconnect_max_ms);
+                       settings_.broker, error, settings_.retry_max_ms);
           last_error = error;
         } else {
           spdlog::debug("driver {}: {}: {}", name_, settings_.broker, error);
@@ -465,8 +434,7 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
           if (client->is_connected()) client->disconnect()->wait_for(std::chrono::seconds(1));
         } catch (const std::exception&) {
         }
-        if (WaitStop(stop, backoff_ms)) break;
-        backoff_ms = std::min(backoff_ms * 2, settings_.reconnect_max_ms);
+        if (!connect::SleepFor(stop, std::chrono::milliseconds(backoff.NextMs()))) break;
         continue;
       }
       connected = true;
@@ -475,7 +443,7 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
         inbox.draining = true;
       }
       last_error.clear();
-      backoff_ms = settings_.reconnect_min_ms;
+      backoff.Reset();
       connects_.fetch_add(1, std::memory_order_relaxed);
       std::string list;
       for (const auto& f : filters) list += (list.empty() ? "" : ", ") + f;
@@ -494,14 +462,14 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
     inbox.room.notify_one();
     bool sink_open = true;
     if (taken.size() <= settings_.batch) {
-      sink_open = Deliver(sink, taken);
+      sink_open = DeliverBatch(sink, taken, stats_, *clock_);
     } else {
       for (std::size_t i = 0; i < taken.size() && sink_open; i += settings_.batch) {
         const auto first = taken.begin() + static_cast<std::ptrdiff_t>(i);
         const auto last = taken.begin() +
                           static_cast<std::ptrdiff_t>(std::min(taken.size(), i + settings_.batch));
         chunk.assign(std::make_move_iterator(first), std::make_move_iterator(last));
-        sink_open = Deliver(sink, chunk);
+        sink_open = DeliverBatch(sink, chunk, stats_, *clock_);
       }
     }
     taken.clear();
@@ -510,7 +478,7 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
       spdlog::warn("driver {}: lost the connection to {}; reconnecting", name_, settings_.broker);
       stats_.errors.fetch_add(1, std::memory_order_relaxed);
       connected = false;
-      if (WaitStop(stop, backoff_ms)) break;
+      if (!connect::SleepFor(stop, std::chrono::milliseconds(backoff.NextMs()))) break;
     }
   }
   {

@@ -7,7 +7,8 @@
 // with CA, client certificate and hostname verification (on by default); username and password,
 // the password read from a file or an environment variable and never logged. The driver owns
 // its connection: on a failed connect or a lost connection it reconnects with exponential backoff
-// and subscribes again. A payload that does not parse is counted (DriverStats::errors) and logged
+// (connect::Backoff: retry_initial_ms doubling up to retry_max_ms, equal jitter) and subscribes
+// again. A payload that does not parse is counted (DriverStats::errors) and logged
 // rate-limited, never fatal.
 //
 // Delivery: Paho acknowledges a QoS 1 message when the driver's callback returns (the message is
@@ -34,7 +35,7 @@ DriverType DriverTypeEntry();
 const config::TableSpec& Spec();
 
 // Cross-key checks: broker URI scheme, topic templates, payload-specific keys, TLS keys only with
-// a TLS broker, one password source, reconnect_min_ms <= reconnect_max_ms.
+// a TLS broker, one password source, retry_initial_ms <= retry_max_ms.
 // REQUIRES: `section` passed config::Validate against Spec().
 void Check(const config::Section& section, config::ErrorList& errors);
 
@@ -56,8 +57,8 @@ struct MqttSettings {
   bool tls_verify_hostname = true;
   std::int64_t keep_alive_s = 30;
   std::int64_t connect_timeout_ms = 5000;
-  std::int64_t reconnect_min_ms = 500;
-  std::int64_t reconnect_max_ms = 30000;
+  std::int64_t retry_initial_ms = 500;  // connect::Backoff
+  std::int64_t retry_max_ms = 30000;
   std::int64_t log_interval_ms = 10000;
   std::size_t batch = 1000;
 };
@@ -74,7 +75,8 @@ Result<std::unique_ptr<MessageDecoder>> MakeDecoder(const MqttSettings& settings
 // from any thread.
 class MqttDriver final : public Driver {
  public:
-  // Reads the password (file or environment) now; a missing one is an error.
+  // Reads the password now (connect::ReadSecret: file or environment; unset, unreadable or
+  // empty is an error).
   static Result<std::unique_ptr<MqttDriver>> Create(std::string name, MqttSettings settings,
                                                     Clock* clock);
 
@@ -92,9 +94,6 @@ class MqttDriver final : public Driver {
  private:
   MqttDriver(std::string name, MqttSettings settings, std::string password,
              std::unique_ptr<MessageDecoder> decoder, Clock* clock);
-  // Hands `batch` to the sink and counts it; false when the sink is shutting down.
-  bool Deliver(ReadingSink& sink, std::vector<Reading>& batch);
-
   std::string name_;
   MqttSettings settings_;
   std::string password_;  // never logged

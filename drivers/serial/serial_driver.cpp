@@ -4,12 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <utility>
 
+#include "drivers/deliver.h"
 #include "drivers/serial/bad_input_log.h"
 #include "drivers/serial/line_framer.h"
+#include "gateway/connect/backoff.h"
+#include "gateway/connect/sleep.h"
 
 namespace pn::serial {
 
@@ -83,15 +84,18 @@ const TableSpec& BuildSpec() {
     key("nmea_require_checksum", ValueType::kBool, true,
         "parser = \"nmea\": reject sentences without a checksum (a present checksum is always "
         "verified).");
-    KeySpec& rmin = key("reconnect_min_ms", ValueType::kInt, std::int64_t{500},
+    KeySpec& rmin = key("retry_initial_ms", ValueType::kInt, std::int64_t{500},
                         "First wait before reopening a port that failed or went away, in "
-                        "milliseconds; doubles on each failure.");
+                        "milliseconds; doubles on each further failure up to retry_max_ms, "
+                        "each wait drawn between half and all of it (equal jitter).");
     rmin.min = 10;
     rmin.max = 3600000;
-    KeySpec& rmax = key("reconnect_max_ms", ValueType::kInt, std::int64_t{30000},
+    rmin.aliases = {"reconnect_min_ms"};
+    KeySpec& rmax = key("retry_max_ms", ValueType::kInt, std::int64_t{30000},
                         "Longest wait between two reopen attempts, in milliseconds.");
     rmax.min = 10;
     rmax.max = 3600000;
+    rmax.aliases = {"reconnect_max_ms"};
     KeySpec& li = key("log_interval_ms", ValueType::kInt, std::int64_t{10000},
                       "Bad lines are logged at most once per this interval, with a count.");
     li.min = 0;
@@ -118,15 +122,6 @@ ParserOptions ParserFromSection(const config::Section& s) {
   return o;
 }
 
-// Waits up to `ms`, returning early (true) when a stop is requested.
-bool WaitStop(std::stop_token stop, std::int64_t ms) {
-  std::mutex mu;
-  std::condition_variable_any cv;
-  std::unique_lock lock(mu);
-  return cv.wait_for(lock, stop, std::chrono::milliseconds(ms),
-                     [&stop] { return stop.stop_requested(); });
-}
-
 }  // namespace
 
 const config::TableSpec& Spec() { return BuildSpec(); }
@@ -140,8 +135,8 @@ void Check(const config::Section& s, config::ErrorList& errors) {
                    "115200, ...)");
   }
   if (s.GetString("terminator").empty()) s.AddError(errors, "terminator", "must not be empty");
-  if (s.GetInt("reconnect_min_ms") > s.GetInt("reconnect_max_ms")) {
-    s.AddError(errors, "reconnect_min_ms", "must not exceed reconnect_max_ms");
+  if (s.GetInt("retry_initial_ms") > s.GetInt("retry_max_ms")) {
+    s.AddError(errors, "retry_initial_ms", "must not exceed retry_max_ms");
   }
   const std::string parser = s.GetString("parser");
   // Keys that belong to one parser only.
@@ -195,8 +190,8 @@ SerialSettings SettingsFromSection(const config::Section& s) {
   o.poll_command = s.GetString("poll_command");
   o.poll_interval_ms = s.GetInt("poll_interval_ms");
   o.parser = ParserFromSection(s);
-  o.reconnect_min_ms = s.GetInt("reconnect_min_ms");
-  o.reconnect_max_ms = s.GetInt("reconnect_max_ms");
+  o.retry_initial_ms = s.GetInt("retry_initial_ms");
+  o.retry_max_ms = s.GetInt("retry_max_ms");
   o.log_interval_ms = s.GetInt("log_interval_ms");
   return o;
 }
@@ -225,7 +220,9 @@ void SerialDriver::Run(std::stop_token stop, ReadingSink& sink) {
   std::vector<Field> fields;
   std::vector<Reading> batch;
   std::vector<char> buf(4096);
-  std::int64_t backoff_ms = settings_.reconnect_min_ms;
+  connect::Backoff backoff(
+      {.initial_ms = settings_.retry_initial_ms, .max_ms = settings_.retry_max_ms},
+      connect::SeedFromName(name_.c_str()));
   std::string last_open_error;
   bool sink_open = true;
   // A sensor that is already sending when the port opens gives a first line that starts in the
@@ -266,14 +263,13 @@ void SerialDriver::Run(std::stop_token stop, ReadingSink& sink) {
       // Log a new kind of failure at warn, repeats at debug: an unplugged adapter stays quiet.
       if (opened.error().message() != last_open_error) {
         spdlog::warn("driver {}: cannot open {}: {}; retrying with backoff up to {} ms", name_,
-                     path, opened.error().message(), settings_.reconnect_max_ms);
+                     path, opened.error().message(), settings_.retry_max_ms);
         last_open_error = opened.error().message();
       } else {
         spdlog::debug("driver {}: cannot open {}: {}", name_, path, opened.error().message());
       }
       stats_.errors.fetch_add(1, std::memory_order_relaxed);
-      if (WaitStop(stop, backoff_ms)) return;
-      backoff_ms = std::min(backoff_ms * 2, settings_.reconnect_max_ms);
+      if (!connect::SleepFor(stop, std::chrono::milliseconds(backoff.NextMs()))) return;
       continue;
     }
     SerialPort port = std::move(*opened);
@@ -325,21 +321,16 @@ void SerialDriver::Run(std::stop_token stop, ReadingSink& sink) {
                    std::string_view(buf.data(), *got));
       }
       if (!batch.empty()) {
-        const std::size_t n = batch.size();
-        if (!sink.Deliver(batch)) {
+        if (!DeliverBatch(sink, batch, stats_, *clock_)) {
           sink_open = false;
           break;
         }
-        batch.clear();
-        stats_.readings.fetch_add(n, std::memory_order_relaxed);
-        stats_.last_success_ns.store(clock_->NowNs(), std::memory_order_relaxed);
-        backoff_ms = settings_.reconnect_min_ms;  // the line works: next failure starts small
+        backoff.Reset();  // the line works: the next failure starts small
       }
     }
     port.Close();
     if (!healthy && !stop.stop_requested() && sink_open) {
-      if (WaitStop(stop, backoff_ms)) return;
-      backoff_ms = std::min(backoff_ms * 2, settings_.reconnect_max_ms);
+      if (!connect::SleepFor(stop, std::chrono::milliseconds(backoff.NextMs()))) return;
     }
   }
 }

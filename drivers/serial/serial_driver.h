@@ -7,8 +7,8 @@
 // field, stamped with the clock's time when the line arrived. Bad lines are counted
 // (DriverStats::errors) and logged rate-limited, never fatal. When the line goes away (read
 // error, hang-up, EOF: an unplugged USB adapter) or cannot be opened, the driver retries the
-// open with exponential backoff (reconnect_min_ms doubling up to reconnect_max_ms) until it is
-// back.
+// open with exponential backoff (retry_initial_ms doubling up to retry_max_ms, equal jitter) until
+// it is back.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +28,7 @@ DriverType DriverTypeEntry();
 const config::TableSpec& Spec();
 
 // Cross-key checks: the parser's own keys present (and no other parser's), the regex compiles,
-// column names unique, separators one character, reconnect_min_ms <= reconnect_max_ms.
+// column names unique, separators one character, retry_initial_ms <= retry_max_ms.
 // REQUIRES: `section` passed config::Validate against Spec().
 void Check(const config::Section& section, config::ErrorList& errors);
 
@@ -40,8 +40,8 @@ struct SerialSettings {
   std::string poll_command;  // empty: the sensor talks on its own
   std::int64_t poll_interval_ms = 1000;
   ParserOptions parser;
-  std::int64_t reconnect_min_ms = 500;
-  std::int64_t reconnect_max_ms = 30000;
+  std::int64_t retry_initial_ms = 500;  // connect::Backoff
+  std::int64_t retry_max_ms = 30000;
   std::int64_t log_interval_ms = 10000;  // bad-line log rate limit
 };
 

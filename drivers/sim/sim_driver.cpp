@@ -5,9 +5,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
-#include <mutex>
 #include <utility>
+
+#include "drivers/deliver.h"
+#include "gateway/connect/sleep.h"
 
 namespace pn::sim {
 
@@ -234,18 +235,6 @@ SimSettings SettingsFromSection(const config::Section& section) {
 SimDriver::SimDriver(std::string name, SimSettings settings, Clock* clock)
     : name_(std::move(name)), settings_(std::move(settings)), clock_(clock) {}
 
-bool SimDriver::Flush(ReadingSink& sink, std::vector<Reading>& batch) {
-  if (batch.empty()) return true;
-  const std::size_t n = batch.size();
-  const bool ok = sink.Deliver(batch);
-  batch.clear();
-  if (!ok) return false;
-  stats_.readings.fetch_add(n, std::memory_order_relaxed);
-  stats_.last_success_ns.store(clock_->NowNs(), std::memory_order_relaxed);
-  stats_.heartbeat_ns.store(clock_->MonotonicNs(), std::memory_order_relaxed);
-  return true;
-}
-
 void SimDriver::Run(std::stop_token stop, ReadingSink& sink) {
   constexpr std::int64_t kNsPerMs = 1'000'000;
   PlantOptions options = settings_.plant;
@@ -269,12 +258,9 @@ void SimDriver::Run(std::stop_token stop, ReadingSink& sink) {
   const std::int64_t stall_after = settings_.stall_after_samples;
   auto stall_here = [&](std::int64_t k) {
     if (stall_after == 0 || k < stall_after) return false;
-    Flush(sink, batch);
+    DeliverBatch(sink, batch, stats_, *clock_);
     spdlog::warn("driver {}: stall_after_samples reached: hanging until stopped", name_);
-    std::mutex stall_mu;
-    std::condition_variable_any stall_cv;
-    std::unique_lock lock(stall_mu);
-    stall_cv.wait(lock, stop, [] { return false; });
+    connect::SleepUntilStopped(stop);
     return true;
   };
 
@@ -282,29 +268,20 @@ void SimDriver::Run(std::stop_token stop, ReadingSink& sink) {
     for (std::int64_t k = 0; max == 0 || k < max; ++k) {
       if (stop.stop_requested() || stall_here(k)) return;
       plant.Step(options.start_ns + k * interval_ns, batch);
-      if (batch.size() >= batch_size && !Flush(sink, batch)) return;
+      if (batch.size() >= batch_size && !DeliverBatch(sink, batch, stats_, *clock_)) return;
     }
-    Flush(sink, batch);
+    DeliverBatch(sink, batch, stats_, *clock_);
     return;
   }
 
   // Realtime: tick k is due at (steady now at the start) + k * interval.
-  std::mutex mu;
-  std::condition_variable_any cv;
   const auto interval = std::chrono::nanoseconds(interval_ns);
   const auto first = std::chrono::steady_clock::now();
   for (std::int64_t k = 0; max == 0 || k < max; ++k) {
-    if (k > 0) {
-      std::unique_lock lock(mu);
-      // Wakes early only when a stop is requested.
-      if (cv.wait_until(lock, stop, first + k * interval,
-                        [&stop] { return stop.stop_requested(); })) {
-        return;
-      }
-    }
+    if (k > 0 && !connect::SleepUntil(stop, first + k * interval)) return;
     if (stop.stop_requested() || stall_here(k)) return;
     plant.Step(options.start_ns + k * interval_ns, batch);
-    if (!Flush(sink, batch)) return;
+    if (!DeliverBatch(sink, batch, stats_, *clock_)) return;
     stats_.heartbeat_ns.store(clock_->MonotonicNs(), std::memory_order_relaxed);
   }
 }

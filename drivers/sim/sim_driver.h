@@ -58,9 +58,6 @@ class SimDriver final : public Driver {
   const DriverStats& stats() const override { return stats_; }
 
  private:
-  // Returns false when the sink is shutting down.
-  bool Flush(ReadingSink& sink, std::vector<Reading>& batch);
-
   std::string name_;
   SimSettings settings_;
   Clock* clock_;

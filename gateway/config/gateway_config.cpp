@@ -260,8 +260,9 @@ const TableSpec& UpstreamCommonSpec() {
          {.name = "retry_initial_ms",
           .type = ValueType::kInt,
           .default_value = std::int64_t{500},
-          .description = "First back-off after a failed send; doubles (with jitter) on every "
-                         "further failure...",
+          .description = "First back-off after a failed send; doubles on every further "
+                         "failure, each wait drawn between half and all of it (equal "
+                         "jitter)...",
           .min = 1,
           .max = 3600000},
          {.name = "retry_max_ms",
@@ -321,12 +322,15 @@ void LoadInstances(const Node& root, std::string_view table_name, const TableSpe
     // not reported at all: one error about the type is clearer than a pile of unknown keys).
     std::vector<std::string> skip;
     for (const auto& [k, v] : inst.table) {
-      if (common.Find(k) == nullptr) skip.push_back(k);
+      if (common.FindNameOrAlias(k) == nullptr) skip.push_back(k);
     }
     Validate(inst, common, path, file, errors, skip);
     if (type == nullptr) continue;
     std::vector<std::string> common_keys;
-    for (const auto& k : common.keys) common_keys.push_back(k.name);
+    for (const auto& k : common.keys) {
+      common_keys.push_back(k.name);
+      common_keys.insert(common_keys.end(), k.aliases.begin(), k.aliases.end());
+    }
     ErrorList own;
     Validate(inst, *type->spec, path, file, own, common_keys);
     errors.Append(own);
@@ -447,6 +451,7 @@ tl::expected<GatewayConfig, ErrorList> LoadDocument(std::unique_ptr<Document> do
                               errors, cfg.upstreams, "upstream");
 
   if (!errors.empty()) return tl::unexpected(std::move(errors));
+  cfg.warnings = errors.WarningsToString();
   cfg.doc = std::move(doc);
   return cfg;
 }

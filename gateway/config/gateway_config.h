@@ -81,6 +81,8 @@ struct GatewayConfig {
   std::vector<DriverInstance> drivers;      // enabled ones only
   std::vector<UpstreamInstance> upstreams;  // enabled ones only
   std::vector<std::string> rule_files;      // the rule globs expanded, sorted, deduplicated
+  // Deprecated key names found (each line "FILE:LINE:COL: key.path: warning: ..."); "": none.
+  std::string warnings;
 
   // Frees the parsed tree once the drivers and upstreams are built from their Sections, which
   // point into it and are emptied here (about 1.3 MB for 1000 Modbus tags). Everything else

@@ -35,6 +35,14 @@ const KeySpec* TableSpec::Find(std::string_view key) const {
   return nullptr;
 }
 
+const KeySpec* TableSpec::FindNameOrAlias(std::string_view key) const {
+  if (const KeySpec* k = Find(key)) return k;
+  for (const auto& k : keys) {
+    if (std::find(k.aliases.begin(), k.aliases.end(), key) != k.aliases.end()) return &k;
+  }
+  return nullptr;
+}
+
 std::string ConfigError::ToString() const {
   std::string s = file;
   s += ':';
@@ -56,22 +64,35 @@ void ErrorList::Add(std::string file, SourcePos pos, std::string path, std::stri
 
 void ErrorList::Append(const ErrorList& other) {
   errors_.insert(errors_.end(), other.errors_.begin(), other.errors_.end());
+  warnings_.insert(warnings_.end(), other.warnings_.begin(), other.warnings_.end());
 }
 
-std::string ErrorList::ToString() const {
-  std::vector<ConfigError> sorted = errors_;
+void ErrorList::AddWarning(std::string file, SourcePos pos, std::string path, std::string message) {
+  warnings_.push_back(ConfigError{std::move(file), pos, std::move(path), std::move(message)});
+}
+
+namespace {
+
+std::string SortedLines(std::vector<ConfigError> sorted, std::string_view prefix) {
   std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
     if (a.file != b.file) return a.file < b.file;
     if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
     return a.pos.col < b.pos.col;
   });
   std::string out;
-  for (const auto& e : sorted) {
+  for (auto& e : sorted) {
+    e.message.insert(0, prefix);
     out += e.ToString();
     out += '\n';
   }
   return out;
 }
+
+}  // namespace
+
+std::string ErrorList::ToString() const { return SortedLines(errors_, ""); }
+
+std::string ErrorList::WarningsToString() const { return SortedLines(warnings_, "warning: "); }
 
 KeySpec& AddKey(TableSpec& table, std::string name, ValueType type, DefaultValue default_value,
                 std::string description) {
@@ -199,6 +220,24 @@ void Validate(const Node& table, const TableSpec& spec, std::string_view path,
     if (std::find(skip.begin(), skip.end(), key) != skip.end()) continue;
     std::string kpath = JoinPath(path, key);
     const KeySpec* ks = spec.Find(key);
+    if (ks == nullptr && (ks = spec.FindNameOrAlias(key)) != nullptr) {
+      // An old name of a renamed key: accepted with a warning, unless the key is also set under
+      // its new name or another old one.
+      std::string other;
+      if (table.Find(ks->name) != nullptr) other = ks->name;
+      for (const auto& a : ks->aliases) {
+        if (other.empty() && a != key && table.Find(a) != nullptr) other = a;
+      }
+      if (!other.empty()) {
+        errors.Add(file, value.pos, kpath,
+                   "is the deprecated name of " + ks->name + " and " + other +
+                       " is set too: keep only " + ks->name);
+        continue;
+      }
+      errors.AddWarning(
+          file, value.pos, kpath,
+          "\"" + key + "\" is deprecated; use \"" + ks->name + "\" instead (same meaning)");
+    }
     if (ks == nullptr) {
       if (spec.allow_unknown) continue;
       std::string msg = "unknown key";
@@ -251,7 +290,9 @@ void Validate(const Node& table, const TableSpec& spec, std::string_view path,
     }
   }
   for (const auto& ks : spec.keys) {
-    if (ks.required && table.Find(ks.name) == nullptr &&
+    const bool aliased = std::any_of(ks.aliases.begin(), ks.aliases.end(),
+                                     [&table](const std::string& a) { return table.Find(a); });
+    if (ks.required && table.Find(ks.name) == nullptr && !aliased &&
         std::find(skip.begin(), skip.end(), ks.name) == skip.end()) {
       errors.Add(file, table.pos, JoinPath(path, ks.name), "required key is missing");
     }
@@ -271,27 +312,36 @@ const KeySpec& Section::SpecOf(std::string_view key) const {
   return *ks;
 }
 
-bool Section::Has(std::string_view key) const {
-  return node_ != nullptr && node_->Find(key) != nullptr;
+const Node* Section::Lookup(std::string_view key) const {
+  if (node_ == nullptr) return nullptr;
+  if (const Node* n = node_->Find(key)) return n;
+  const KeySpec* ks = spec_ != nullptr ? spec_->Find(key) : nullptr;
+  if (ks == nullptr) return nullptr;
+  for (const auto& a : ks->aliases) {
+    if (const Node* n = node_->Find(a)) return n;
+  }
+  return nullptr;
 }
+
+bool Section::Has(std::string_view key) const { return Lookup(key) != nullptr; }
 
 bool Section::GetBool(std::string_view key) const {
   const KeySpec& ks = SpecOf(key);
-  if (const Node* n = node_ ? node_->Find(key) : nullptr) return n->boolean;
+  if (const Node* n = Lookup(key)) return n->boolean;
   if (auto* d = std::get_if<bool>(&ks.default_value)) return *d;
   return false;
 }
 
 std::int64_t Section::GetInt(std::string_view key) const {
   const KeySpec& ks = SpecOf(key);
-  if (const Node* n = node_ ? node_->Find(key) : nullptr) return n->integer;
+  if (const Node* n = Lookup(key)) return n->integer;
   if (auto* d = std::get_if<std::int64_t>(&ks.default_value)) return *d;
   return 0;
 }
 
 double Section::GetFloat(std::string_view key) const {
   const KeySpec& ks = SpecOf(key);
-  if (const Node* n = node_ ? node_->Find(key) : nullptr) return n->as_double();
+  if (const Node* n = Lookup(key)) return n->as_double();
   if (auto* d = std::get_if<double>(&ks.default_value)) return *d;
   if (auto* i = std::get_if<std::int64_t>(&ks.default_value)) return static_cast<double>(*i);
   return 0.0;
@@ -299,14 +349,14 @@ double Section::GetFloat(std::string_view key) const {
 
 std::string Section::GetString(std::string_view key) const {
   const KeySpec& ks = SpecOf(key);
-  if (const Node* n = node_ ? node_->Find(key) : nullptr) return n->str;
+  if (const Node* n = Lookup(key)) return n->str;
   if (auto* d = std::get_if<std::string>(&ks.default_value)) return *d;
   return {};
 }
 
 std::vector<std::string> Section::GetStringList(std::string_view key) const {
   const KeySpec& ks = SpecOf(key);
-  if (const Node* n = node_ ? node_->Find(key) : nullptr) {
+  if (const Node* n = Lookup(key)) {
     std::vector<std::string> out;
     for (const auto& e : n->array) out.push_back(e.str);
     return out;
@@ -317,7 +367,7 @@ std::vector<std::string> Section::GetStringList(std::string_view key) const {
 
 std::optional<Section> Section::GetTable(std::string_view key) const {
   const KeySpec& ks = SpecOf(key);
-  const Node* n = node_ ? node_->Find(key) : nullptr;
+  const Node* n = Lookup(key);
   if (n == nullptr) return std::nullopt;
   return Section(n, ks.table, PathOf(key), file_);
 }
@@ -325,7 +375,7 @@ std::optional<Section> Section::GetTable(std::string_view key) const {
 std::vector<Section> Section::GetTableArray(std::string_view key) const {
   const KeySpec& ks = SpecOf(key);
   std::vector<Section> out;
-  const Node* n = node_ ? node_->Find(key) : nullptr;
+  const Node* n = Lookup(key);
   if (n == nullptr) return out;
   for (std::size_t i = 0; i < n->array.size(); ++i) {
     out.emplace_back(&n->array[i], ks.table, PathOf(key) + "[" + std::to_string(i) + "]", file_);
@@ -335,12 +385,20 @@ std::vector<Section> Section::GetTableArray(std::string_view key) const {
 
 SourcePos Section::PosOf(std::string_view key) const {
   if (node_ == nullptr) return {};
-  if (const Node* n = node_->Find(key)) return n->pos;
+  if (const Node* n = Lookup(key)) return n->pos;
   return node_->pos;
 }
 
 void Section::AddError(ErrorList& errors, std::string_view key, std::string message) const {
-  errors.Add(file_, PosOf(key), PathOf(key), std::move(message));
+  // Named as the file writes it: under a deprecated old name, that name.
+  std::string_view written = key;
+  const KeySpec* ks = spec_ != nullptr ? spec_->Find(key) : nullptr;
+  if (node_ != nullptr && ks != nullptr && node_->Find(key) == nullptr) {
+    for (const auto& a : ks->aliases) {
+      if (node_->Find(a) != nullptr) written = a;
+    }
+  }
+  errors.Add(file_, PosOf(key), PathOf(written), std::move(message));
 }
 
 std::string FormatDefault(const DefaultValue& v) {
@@ -407,6 +465,7 @@ void RenderTable(std::ostringstream& os, const TableSpec& spec, std::string_view
       desc += ".";
     }
     if (ks.required) desc += " Required.";
+    for (const auto& a : ks.aliases) desc += " Formerly " + a + " (still accepted, deprecated).";
     WrapComment(os, desc, "## ");
     std::string value = FormatDefault(ks.default_value);
     if (value.empty()) value = ks.example.empty() ? "\"\"" : ks.example;

@@ -5,6 +5,11 @@
 // allowed choices and a description. The same spec drives validation (unknown keys, wrong types
 // and out-of-range values are errors, every one reported), typed access with defaults (Section),
 // and the generated reference config (config/gateway.toml).
+//
+// Renamed keys: a KeySpec lists its old names in `aliases`. An old name is still accepted and
+// read as the new key (Section's accessors find either), Validate() adds a warning naming the
+// old and the new key (`processnow check` prints it, `run` logs it), and writing both the new
+// name and an old one in the same table is an error.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +44,7 @@ struct KeySpec {
   std::vector<std::string> choices = {};  // for kString: the allowed values
   const TableSpec* table = nullptr;       // for kTable / kTableArray: the nested spec
   std::string example = {};  // reference config: example value shown for keys w/o default
+  std::vector<std::string> aliases = {};  // deprecated old names, still accepted with a warning
 };
 
 struct TableSpec {
@@ -47,6 +53,8 @@ struct TableSpec {
   bool allow_unknown = false;  // pass-through tables (e.g. librdkafka properties)
 
   const KeySpec* Find(std::string_view key) const;
+  // The key named `key` or having `key` among its aliases.
+  const KeySpec* FindNameOrAlias(std::string_view key) const;
 };
 
 struct ConfigError {
@@ -68,8 +76,15 @@ class ErrorList {
   // Sorted by file, line, column; one error per line.
   std::string ToString() const;
 
+  // Warnings (deprecated key names): they do not make the config invalid.
+  void AddWarning(std::string file, SourcePos pos, std::string path, std::string message);
+  const std::vector<ConfigError>& warnings() const { return warnings_; }
+  // Sorted like ToString(), each "FILE:LINE:COL: key.path: warning: message".
+  std::string WarningsToString() const;
+
  private:
   std::vector<ConfigError> errors_;
+  std::vector<ConfigError> warnings_;
 };
 
 // Appends a key to `table` while it is being built and returns it, so the caller can set a
@@ -110,11 +125,14 @@ class Section {
   const Node* node() const { return node_; }
   const TableSpec* spec() const { return spec_; }
 
-  // Adds an error about `key` of this table (semantic checks beyond the spec).
+  // Adds an error about `key` of this table (semantic checks beyond the spec), at the key's
+  // position and under the name the file uses (a deprecated old name if that is written).
   void AddError(ErrorList& errors, std::string_view key, std::string message) const;
 
  private:
   const KeySpec& SpecOf(std::string_view key) const;
+  // The key's node under its name or, failing that, under one of its aliases; null if unset.
+  const Node* Lookup(std::string_view key) const;
   const Node* node_ = nullptr;
   const TableSpec* spec_ = nullptr;
   std::string path_;

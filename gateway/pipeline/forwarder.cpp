@@ -13,8 +13,10 @@ Forwarder::Forwarder(Store& store, Upstream& upstream, Clock& clock, ForwarderOp
       upstream_(upstream),
       clock_(clock),
       options_(std::move(options)),
-      rng_(std::hash<std::string>{}(options_.name)),
-      backoff_ms_(options_.retry_initial_ms) {
+      backoff_({.initial_ms = options_.retry_initial_ms,
+                .max_ms = options_.retry_max_ms,
+                .jitter = options_.retry_jitter},
+               connect::SeedFromName(options_.name.c_str())) {
   state_.name = options_.name;
   state_.state = "starting";
 }
@@ -33,15 +35,7 @@ void Forwarder::SetState(const char* state, const std::string& error) {
 }
 
 Forwarder::StepResult Forwarder::BackOff() {
-  std::int64_t jitter = 0;
-  if (options_.jitter) {
-    jitter = options_.jitter(backoff_ms_ / 2);
-  } else {
-    std::uniform_int_distribution<std::int64_t> dist(0, backoff_ms_ / 2);
-    jitter = dist(rng_);
-  }
-  const std::int64_t wait_ms = backoff_ms_ + jitter;
-  backoff_ms_ = std::min(options_.retry_max_ms, backoff_ms_ * 2);
+  const std::int64_t wait_ms = backoff_.NextMs();
   return {Next::kBackOff, clock_.MonotonicNs() + wait_ms * 1'000'000};
 }
 
@@ -56,7 +50,7 @@ Forwarder::StepResult Forwarder::Step() {
       return BackOff();
     }
     started_ = true;
-    backoff_ms_ = options_.retry_initial_ms;
+    backoff_.Reset();
     SetState("ok");
   }
   if (pending_from_ >= pending_.size()) {
@@ -117,12 +111,13 @@ Forwarder::StepResult Forwarder::Step() {
       std::lock_guard lock(mu_);
       ++state_.errors;
     }
-    spdlog::warn("upstream {}: send failed, retrying in {} ms: {}", name, backoff_ms_, r.error);
+    spdlog::warn("upstream {}: send failed, retrying in up to {} ms: {}", name,
+                 backoff_.CeilingMs(), r.error);
     SetState("retrying", r.error);
     return BackOff();
   }
-  if (backoff_ms_ != options_.retry_initial_ms) SetState("ok");
-  backoff_ms_ = options_.retry_initial_ms;
+  if (backoff_.failures() > 0) SetState("ok");
+  backoff_.Reset();
   return {Next::kAgain};
 }
 

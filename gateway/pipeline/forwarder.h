@@ -9,9 +9,10 @@
 //
 // Delivery rules (see upstream.h): records [0, delivered) of a send are acknowledged whatever
 // the code; kRetry backs off and sends the first undelivered record again; kError counts the
-// undelivered records as rejected and skips them. The back-off starts at retry_initial_ms,
-// doubles after every failure up to retry_max_ms, gets up to half of itself added as jitter,
-// and returns to retry_initial_ms after a send that does not fail.
+// undelivered records as rejected and skips them. The back-off is connect::Backoff: it starts
+// at retry_initial_ms, doubles after every failure up to retry_max_ms, each wait drawn between
+// (1 - retry_jitter) and 1 times that (equal jitter by default), and returns to
+// retry_initial_ms after a send that does not fail.
 //
 // Thread-safety: LoadCursor(), Step() and Finish() from one thread (the forwarder thread);
 // State() and Acked() from any thread.
@@ -21,10 +22,10 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "gateway/connect/backoff.h"
 #include "gateway/core/clock.h"
 #include "gateway/core/record.h"
 #include "gateway/pipeline/pipeline.h"
@@ -38,9 +39,9 @@ struct ForwarderOptions {
   std::int64_t batch_records = 1000;  // records per send at most
   std::int64_t retry_initial_ms = 500;
   std::int64_t retry_max_ms = 30000;
-  // Jitter added to a back-off of `max_ms` * 2: returns a value in [0, max_ms]. Empty: a
-  // pseudo-random generator seeded from the name, so upstreams retrying together spread out.
-  std::function<std::int64_t(std::int64_t max_ms)> jitter;
+  // The random fraction of each wait (connect::BackoffPolicy::jitter); its generator is seeded
+  // from the name, so upstreams retrying together spread out and tests are repeatable.
+  double retry_jitter = 0.5;
 };
 
 class Forwarder {
@@ -87,8 +88,7 @@ class Forwarder {
   Upstream& upstream_;
   Clock& clock_;
   const ForwarderOptions options_;
-  std::mt19937_64 rng_;
-  std::int64_t backoff_ms_;
+  connect::Backoff backoff_;
   bool cursor_loaded_ = false;
   bool started_ = false;
   std::uint64_t cursor_ = 0;

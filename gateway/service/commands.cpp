@@ -76,8 +76,16 @@ struct Loaded {
 std::optional<Loaded> LoadAll(const std::string& path, bool to_journal = false) {
   auto cfg = config::Load(path);
   if (!cfg) {
-    ReportConfigErrors(cfg.error().ToString(), to_journal);
+    ReportConfigErrors(cfg.error().WarningsToString() + cfg.error().ToString(), to_journal);
     return std::nullopt;
+  }
+  if (!cfg->warnings.empty()) {
+    if (to_journal) {
+      std::istringstream lines(cfg->warnings);
+      for (std::string line; std::getline(lines, line);) spdlog::warn("{}", line);
+    } else {
+      std::fputs(cfg->warnings.c_str(), stderr);
+    }
   }
   config::ErrorList errors;
   auto engine = rules::Engine::LoadFiles(cfg->rule_files, errors);

@@ -55,6 +55,25 @@ class ExamplesTest(GatewayTestCase):
                 else:
                     self.assertEqual(proc.returncode, 78, proc.stderr)
 
+    def test_check_warns_about_deprecated_key_names_and_rejects_both_names(self):
+        old = self.config('[drivers.line]\ntype = "serial"\ndevice = "/dev/ttyUSB0"\n'
+                          'reconnect_min_ms = 100\nreconnect_max_ms = 400\n', name="old.toml")
+        proc = subprocess.run([BINARY, "check", "--config", old], capture_output=True, text=True,
+                              timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn(": OK (1 drivers", proc.stdout)
+        self.assertIn('drivers.line.reconnect_min_ms: warning: "reconnect_min_ms" is deprecated; '
+                      'use "retry_initial_ms" instead', proc.stderr)
+        self.assertIn('drivers.line.reconnect_max_ms: warning: "reconnect_max_ms" is deprecated; '
+                      'use "retry_max_ms" instead', proc.stderr)
+        both = self.config('[drivers.line]\ntype = "serial"\ndevice = "/dev/ttyUSB0"\n'
+                           'retry_initial_ms = 100\nreconnect_min_ms = 100\n', name="both.toml")
+        proc = subprocess.run([BINARY, "check", "--config", both], capture_output=True, text=True,
+                              timeout=60)
+        self.assertEqual(proc.returncode, 78, proc.stderr)
+        self.assertIn("drivers.line.reconnect_min_ms: is the deprecated name of retry_initial_ms "
+                      "and retry_initial_ms is set too", proc.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

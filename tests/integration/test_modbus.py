@@ -128,8 +128,8 @@ type = "modbus"
 port = {self.port}
 timeout_ms = 200
 retries = 1
-backoff_initial_ms = 200
-backoff_max_ms = 1000
+retry_initial_ms = 200
+retry_max_ms = 1000
 {TAGS}
 [upstreams.out]
 type = "file"

@@ -110,8 +110,8 @@ type = "mqtt"
 broker = "tcp://127.0.0.1:{broker.port}"
 topics = ["plant/{{device}}/{{series}}"]
 qos = 1
-reconnect_min_ms = 100
-reconnect_max_ms = 500
+retry_initial_ms = 100
+retry_max_ms = 500
 log_interval_ms = 500
 
 [drivers.json]
@@ -122,8 +122,8 @@ qos = 0
 payload = "json"
 json_fields = ["temperature=temp", "humidity=/env/rh"]
 json_time = "ts"
-reconnect_min_ms = 100
-reconnect_max_ms = 500
+retry_initial_ms = 100
+retry_max_ms = 500
 
 [upstreams.out]
 type = "file"
@@ -192,8 +192,8 @@ broker = "tcp://127.0.0.1:{broker.port}"
 topics = ["b/{{device}}/{{series}}"]
 username = "gw"
 password_file = "{bad}"
-reconnect_min_ms = 100
-reconnect_max_ms = 200
+retry_initial_ms = 100
+retry_max_ms = 200
 
 [upstreams.out]
 type = "file"
@@ -244,8 +244,8 @@ require_certificate true
         common = f"""ca_file = "{pki['ca.pem']}"
 cert_file = "{pki['client.pem']}"
 key_file = "{pki['client.key']}"
-reconnect_min_ms = 200
-reconnect_max_ms = 400
+retry_initial_ms = 200
+retry_max_ms = 400
 """
         # "good" connects by the name in the certificate; "wrong_host" by an address the
         # certificate does not name, so hostname verification (on by default) must refuse it;

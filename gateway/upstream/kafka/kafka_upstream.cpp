@@ -16,6 +16,8 @@
 #include <sstream>
 #include <utility>
 
+#include "gateway/connect/secret.h"
+
 namespace pn::kafka_upstream {
 
 namespace {
@@ -91,21 +93,24 @@ const TableSpec& Spec() {
            .description = "How to talk to the brokers: in the clear, over TLS, with SASL "
                           "authentication, or both.",
            .choices = {"plaintext", "ssl", "sasl_plaintext", "sasl_ssl"}},
-          {.name = "tls_ca_file",
+          {.name = "ca_file",
            .type = ValueType::kString,
-           .description = "PEM file of the CA certificates that sign the brokers' "
+           .description = "TLS: PEM file of the CA certificates that sign the brokers' "
                           "certificates. Unset: the system's CA store.",
-           .example = "\"/etc/processnow/kafka-ca.pem\""},
-          {.name = "tls_cert_file",
+           .example = "\"/etc/processnow/kafka-ca.pem\"",
+           .aliases = {"tls_ca_file"}},
+          {.name = "cert_file",
            .type = ValueType::kString,
-           .description = "PEM client certificate, for brokers that authenticate clients by "
-                          "TLS (with tls_key_file).",
-           .example = "\"/etc/processnow/kafka-client.pem\""},
-          {.name = "tls_key_file",
+           .description = "TLS: PEM client certificate, for brokers that authenticate clients "
+                          "by TLS (with key_file).",
+           .example = "\"/etc/processnow/kafka-client.pem\"",
+           .aliases = {"tls_cert_file"}},
+          {.name = "key_file",
            .type = ValueType::kString,
-           .description = "PEM private key of the client certificate, unencrypted; keep it "
-                          "readable by the gateway's user only.",
-           .example = "\"/etc/processnow/kafka-client.key\""},
+           .description = "TLS: PEM private key of the client certificate, unencrypted; keep "
+                          "it readable by the gateway's user only.",
+           .example = "\"/etc/processnow/kafka-client.key\"",
+           .aliases = {"tls_key_file"}},
           {.name = "tls_verify_hostname",
            .type = ValueType::kBool,
            .default_value = true,
@@ -123,13 +128,13 @@ const TableSpec& Spec() {
            .example = "\"gateway-7\""},
           {.name = "password_file",
            .type = ValueType::kString,
-           .description = "File holding the SASL password (one trailing newline is ignored). "
-                          "The password is never logged.",
+           .description = "File holding the SASL password (one trailing newline is ignored; "
+                          "an empty password is an error). The password is never logged.",
            .example = "\"/etc/processnow/kafka.password\""},
           {.name = "password_env",
            .type = ValueType::kString,
            .description = "Environment variable holding the SASL password, instead of "
-                          "password_file.",
+                          "password_file; unset or empty is an error.",
            .example = "\"PN_KAFKA_PASSWORD\""},
           {.name = "properties",
            .type = ValueType::kTable,
@@ -156,9 +161,9 @@ std::string ManagedBy(std::string_view prop) {
       {"delivery.timeout.ms", "delivery_timeout_ms"},
       {"client.id", "client_id"},
       {"security.protocol", "security_protocol"},
-      {"ssl.ca.location", "tls_ca_file"},
-      {"ssl.certificate.location", "tls_cert_file"},
-      {"ssl.key.location", "tls_key_file"},
+      {"ssl.ca.location", "ca_file"},
+      {"ssl.certificate.location", "cert_file"},
+      {"ssl.key.location", "key_file"},
       {"ssl.endpoint.identification.algorithm", "tls_verify_hostname"},
       {"sasl.mechanism", "sasl_mechanism"},
       {"sasl.mechanisms", "sasl_mechanism"},
@@ -336,9 +341,9 @@ Settings FromSection(const Section& s, std::string_view gateway_id, bool read_se
   const bool tls = protocol == "ssl" || protocol == "sasl_ssl";
   const bool sasl = protocol == "sasl_plaintext" || protocol == "sasl_ssl";
   set("security_protocol", "security.protocol", protocol);
-  for (const auto& [key, prop] : {std::pair{"tls_ca_file", "ssl.ca.location"},
-                                  std::pair{"tls_cert_file", "ssl.certificate.location"},
-                                  std::pair{"tls_key_file", "ssl.key.location"}}) {
+  for (const auto& [key, prop] :
+       {std::pair{"ca_file", "ssl.ca.location"}, std::pair{"cert_file", "ssl.certificate.location"},
+        std::pair{"key_file", "ssl.key.location"}}) {
     if (!s.Has(key)) continue;
     if (!tls) {
       s.AddError(errors, key, "has no effect unless security_protocol is \"ssl\" or \"sasl_ssl\"");
@@ -351,9 +356,9 @@ Settings FromSection(const Section& s, std::string_view gateway_id, bool read_se
     }
     set(key, prop, path);
   }
-  if (s.Has("tls_cert_file") != s.Has("tls_key_file")) {
-    s.AddError(errors, s.Has("tls_cert_file") ? "tls_cert_file" : "tls_key_file",
-               "tls_cert_file and tls_key_file go together: set both or neither");
+  if (s.Has("cert_file") != s.Has("key_file")) {
+    s.AddError(errors, s.Has("cert_file") ? "cert_file" : "key_file",
+               "cert_file and key_file go together: set both or neither");
   }
   if (s.Has("tls_verify_hostname") && !tls) {
     s.AddError(errors, "tls_verify_hostname",
@@ -391,30 +396,20 @@ Settings FromSection(const Section& s, std::string_view gateway_id, bool read_se
     } else if (!has_file && !has_env) {
       s.AddError(errors, "security_protocol",
                  "\"" + protocol + "\" needs a password: set password_file or password_env");
-    } else if (has_file) {
+    } else if (has_file && !read_secrets) {
       std::string path = s.GetString("password_file");
-      std::ifstream in(path, std::ios::binary);
-      if (!in) {
+      if (!Readable(path)) {
         s.AddError(errors, "password_file",
                    "cannot read \"" + path + "\": " + std::strerror(errno));
-      } else if (read_secrets) {
-        std::string pw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (!pw.empty() && pw.back() == '\n') pw.pop_back();
-        if (!pw.empty() && pw.back() == '\r') pw.pop_back();
-        if (pw.empty()) {
-          s.AddError(errors, "password_file", "\"" + path + "\" is empty");
-        } else {
-          set("password_file", "sasl.password", pw, true);
-        }
       }
     } else if (read_secrets) {
-      std::string var = s.GetString("password_env");
-      const char* pw = std::getenv(var.c_str());
-      if (pw == nullptr || *pw == '\0') {
-        s.AddError(errors, "password_env",
-                   "the environment variable " + var + " is not set or is empty");
+      const char* key = has_file ? "password_file" : "password_env";
+      auto pw = connect::ReadSecret(
+          {.file = s.GetString("password_file"), .env = s.GetString("password_env")});
+      if (!pw) {
+        errors.Add(s.file(), s.PosOf(key), s.path(), pw.error().message());
       } else {
-        set("password_env", "sasl.password", pw, true);
+        set(key, "sasl.password", *pw, true);
       }
     }
   }

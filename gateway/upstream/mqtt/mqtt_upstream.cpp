@@ -25,6 +25,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "gateway/connect/paho_tls.h"
+#include "gateway/connect/secret.h"
+
 namespace pn::mqtt_upstream {
 
 namespace {
@@ -152,13 +155,13 @@ const config::TableSpec& Spec() {
           {.name = "password_file",
            .type = ValueType::kString,
            .default_value = std::string(""),
-           .description = "File holding the password (one line; a trailing newline is "
-                          "ignored). Never logged."},
+           .description = "File holding the password (one trailing newline is ignored; an "
+                          "empty password is an error). Never logged."},
           {.name = "password_env",
            .type = ValueType::kString,
            .default_value = std::string(""),
            .description = "Environment variable holding the password, instead of "
-                          "password_file. Never logged."},
+                          "password_file; unset or empty is an error. Never logged."},
           {.name = "ca_file",
            .type = ValueType::kString,
            .default_value = std::string(""),
@@ -198,31 +201,6 @@ Result<PayloadFormat> ParseFormat(const std::string& s) {
   if (s == "json_batch") return PayloadFormat::kJsonBatch;
   if (s == "influx") return PayloadFormat::kInflux;
   return Err(Status::Config("unknown payload format " + s));
-}
-
-Result<std::string> ReadPassword(const config::Section& s) {
-  std::string file = s.GetString("password_file");
-  std::string env = s.GetString("password_env");
-  if (!file.empty()) {
-    std::ifstream in(file);
-    if (!in) {
-      return Err(
-          Status::Config("cannot read password_file \"" + file + "\": " + std::strerror(errno)));
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    std::string pw = ss.str();
-    while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
-    return pw;
-  }
-  if (!env.empty()) {
-    const char* v = std::getenv(env.c_str());
-    if (v == nullptr) {
-      return Err(Status::Config("password_env names \"" + env + "\", which is not set"));
-    }
-    return std::string(v);
-  }
-  return std::string();
 }
 
 std::string Lower(std::string s) {
@@ -603,17 +581,14 @@ Status MqttUpstream::Connect() {
       b.will(mqtt::message(options_.status_topic, options_.will_payload, 1, true));
     }
     if (tls_) {
-      mqtt::ssl_options_builder sb;
-      if (!options_.ca_file.empty()) sb.trust_store(options_.ca_file);
-      if (!options_.cert_file.empty()) sb.key_store(options_.cert_file);
-      if (!options_.key_file.empty()) sb.private_key(options_.key_file);
-      sb.enable_server_cert_auth(true);         // the chain must lead to a trusted CA
-      sb.verify(options_.tls_verify_hostname);  // and name the host (Paho's default: off)
-      sb.error_handler([this](const std::string& msg) {
-        std::lock_guard lock(error_mu_);
-        tls_error_ = msg;
-      });
-      b.ssl(sb.finalize());
+      b.ssl(connect::PahoSslOptions({.ca_file = options_.ca_file,
+                                     .cert_file = options_.cert_file,
+                                     .key_file = options_.key_file,
+                                     .verify_hostname = options_.tls_verify_hostname},
+                                    [this](const std::string& msg) {
+                                      std::lock_guard lock(error_mu_);
+                                      tls_error_ = msg;
+                                    }));
     }
     mqtt::token_ptr tok = client_->connect(b.finalize());
     if (!tok->wait_for(options_.connect_timeout + milliseconds(2000))) {
@@ -820,7 +795,8 @@ UpstreamType UpstreamTypeEntry() {
         o.connect_timeout = milliseconds(s.GetInt("connect_timeout_ms"));
         o.keep_alive = std::chrono::seconds(s.GetInt("keep_alive_s"));
         o.username = s.GetString("username");
-        auto pw = ReadPassword(s);
+        auto pw = connect::ReadSecret(
+            {.file = s.GetString("password_file"), .env = s.GetString("password_env")});
         if (!pw) return Err(pw.error());
         o.password = std::move(*pw);
         o.ca_file = s.GetString("ca_file");

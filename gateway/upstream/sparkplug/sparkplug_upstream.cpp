@@ -11,6 +11,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "gateway/connect/paho_tls.h"
+#include "gateway/connect/secret.h"
+
 namespace pn::sparkplug {
 
 namespace {
@@ -234,13 +237,10 @@ Status SparkplugUpstream::Connect() {
     if (!options_.username.empty()) b.user_name(options_.username);
     if (!options_.password.empty()) b.password(options_.password);
     if (tls_) {
-      mqtt::ssl_options_builder sb;
-      if (!options_.ca_file.empty()) sb.trust_store(options_.ca_file);
-      if (!options_.cert_file.empty()) sb.key_store(options_.cert_file);
-      if (!options_.key_file.empty()) sb.private_key(options_.key_file);
-      sb.enable_server_cert_auth(true);
-      sb.verify(options_.tls_verify_hostname);
-      b.ssl(sb.finalize());
+      b.ssl(connect::PahoSslOptions({.ca_file = options_.ca_file,
+                                     .cert_file = options_.cert_file,
+                                     .key_file = options_.key_file,
+                                     .verify_hostname = options_.tls_verify_hostname}));
     }
     mqtt::token_ptr tok = client_->connect(b.finalize());
     if (!tok->wait_for(options_.connect_timeout + milliseconds(2000))) {
@@ -466,16 +466,9 @@ UpstreamType UpstreamTypeEntry() {
         o.connect_timeout = milliseconds(s.GetInt("connect_timeout_ms"));
         o.keep_alive = std::chrono::seconds(s.GetInt("keep_alive_s"));
         o.username = s.GetString("username");
-        if (std::string f = s.GetString("password_file"); !f.empty()) {
-          std::ifstream in(f);
-          if (!in) return Err(Status::Config("cannot read password_file \"" + f + "\""));
-          std::ostringstream ss;
-          ss << in.rdbuf();
-          o.password = ss.str();
-          while (!o.password.empty() && (o.password.back() == '\n' || o.password.back() == '\r')) {
-            o.password.pop_back();
-          }
-        }
+        auto pw = connect::ReadSecret({.file = s.GetString("password_file")});
+        if (!pw) return Err(pw.error());
+        o.password = std::move(*pw);
         o.ca_file = s.GetString("ca_file");
         o.cert_file = s.GetString("cert_file");
         o.key_file = s.GetString("key_file");

@@ -31,6 +31,7 @@ std::string Outcome(const std::string& name) {
   auto cfg = Load(path);
   if (!cfg) return cfg.error().ToString();
   std::ostringstream os;
+  os << cfg->warnings;  // deprecated key names, as `check` prints them before OK
   os << "OK: " << cfg->drivers.size() << " drivers, " << cfg->upstreams.size() << " upstreams\n";
   return os.str();
 }
@@ -53,6 +54,65 @@ TEST_CASE("every config testcase produces exactly its expected output") {
     ++cases;
   }
   CHECK(cases >= 7);
+}
+
+TEST_CASE("a deprecated key name is read as the new key, with a warning naming both") {
+  auto cfg = LoadString(
+      "[drivers.line]\ntype = \"serial\"\ndevice = \"/dev/ttyUSB0\"\nreconnect_min_ms = 123\n"
+      "reconnect_max_ms = 456\n",
+      "gw.toml", "/tmp", false);
+  REQUIRE_MESSAGE(cfg.has_value(), cfg.error().ToString());
+  const Section& s = cfg->drivers.at(0).settings;
+  CHECK(s.Has("retry_initial_ms"));
+  CHECK(s.GetInt("retry_initial_ms") == 123);
+  CHECK(s.GetInt("retry_max_ms") == 456);
+  CHECK(s.PosOf("retry_initial_ms").line == 4);
+  CHECK(cfg->warnings ==
+        "gw.toml:4:1: drivers.line.reconnect_min_ms: warning: \"reconnect_min_ms\" is "
+        "deprecated; use \"retry_initial_ms\" instead (same meaning)\n"
+        "gw.toml:5:1: drivers.line.reconnect_max_ms: warning: \"reconnect_max_ms\" is "
+        "deprecated; use \"retry_max_ms\" instead (same meaning)\n");
+
+  auto fresh = LoadString(
+      "[drivers.line]\ntype = \"serial\"\ndevice = \"/dev/ttyUSB0\"\nretry_initial_ms = 123\n",
+      "gw.toml", "/tmp", false);
+  REQUIRE(fresh.has_value());
+  CHECK(fresh->warnings.empty());
+}
+
+TEST_CASE("aliases: the generic rules of a renamed key in the schema layer") {
+  TableSpec spec;
+  AddKey(spec, "retry_max_ms", ValueType::kInt, std::int64_t{30000}, "Longest wait.").aliases = {
+      "reconnect_max_ms", "backoff_max_ms"};
+  AddKey(spec, "name", ValueType::kString, {}, "Required.").required = true;
+  spec.keys.back().aliases = {"old_name"};
+  auto check = [&spec](const std::string& text, std::string* warnings) {
+    auto doc = ParseString(text, "t.toml");
+    REQUIRE(doc);
+    ErrorList errors;
+    Validate(doc->root, spec, "x", "t.toml", errors);
+    *warnings = errors.WarningsToString();
+    return errors.ToString();
+  };
+  std::string w;
+  // The old name of a required key satisfies it; a type error under an old name is reported.
+  CHECK(check("old_name = \"a\"\n", &w) == "");
+  CHECK(w ==
+        "t.toml:1:1: x.old_name: warning: \"old_name\" is deprecated; use \"name\" instead "
+        "(same meaning)\n");
+  CHECK(check("name = \"a\"\nbackoff_max_ms = \"x\"\n", &w) ==
+        "t.toml:2:1: x.backoff_max_ms: expected an integer, found a string\n");
+  // Two names of one key: an error, whether new + old or two old ones.
+  CHECK(check("name = \"a\"\nretry_max_ms = 1\nreconnect_max_ms = 1\n", &w) ==
+        "t.toml:3:1: x.reconnect_max_ms: is the deprecated name of retry_max_ms and retry_max_ms "
+        "is set too: keep only retry_max_ms\n");
+  CHECK(check("name = \"a\"\nbackoff_max_ms = 1\nreconnect_max_ms = 1\n", &w)
+            .find("is the deprecated name of retry_max_ms") != std::string::npos);
+  // The reference config names the old keys but writes only the new one.
+  const std::string ref = RenderReference(spec, "x");
+  CHECK(ref.find("# retry_max_ms = 30000") != std::string::npos);
+  CHECK(ref.find("Formerly reconnect_max_ms (still accepted, deprecated).") != std::string::npos);
+  CHECK(ref.find("# reconnect_max_ms =") == std::string::npos);
 }
 
 TEST_CASE("a missing config file is reported as FILE:0:0") {

@@ -100,7 +100,6 @@ struct Fixture {
   std::unique_ptr<Store> real;
   std::unique_ptr<RefusingStore> store;
   FakeClock clock{kStartNs};
-  std::vector<std::int64_t> jitter_asked;  // the max_ms of every jitter request
 
   Fixture() {
     dir = fs::temp_directory_path() /
@@ -122,17 +121,14 @@ struct Fixture {
     fs::remove_all(dir);
   }
 
-  // Batches of 3, back-off 100 ms doubling up to 500 ms, jitter always the largest allowed.
+  // Batches of 3, back-off 100 ms doubling up to 500 ms, no jitter (exact waits).
   ForwarderOptions Options() {
     ForwarderOptions o;
     o.name = "up";
     o.batch_records = 3;
     o.retry_initial_ms = 100;
     o.retry_max_ms = 500;
-    o.jitter = [this](std::int64_t max_ms) {
-      jitter_asked.push_back(max_ms);
-      return max_ms;
-    };
+    o.retry_jitter = 0.0;
     return o;
   }
 
@@ -156,7 +152,7 @@ using Seqs = std::vector<std::uint64_t>;
 }  // namespace
 
 TEST_CASE(
-    "retry and back-off: waits double from retry_initial up to retry_max plus jitter, "
+    "retry and back-off: waits double from retry_initial up to retry_max, "
     "the same records are sent again, and a success resets the back-off") {
   Fixture fx;
   fx.Append(3);
@@ -164,8 +160,8 @@ TEST_CASE(
   for (int i = 0; i < 5; ++i) up.script.push_back({SendCode::kRetry, 0, "broker down"});
   auto f = fx.Make(up);
 
-  // backoff + jitter (half of it here): 100+50, 200+100, 400+200, 500+250 (capped), 500+250.
-  const std::vector<std::int64_t> waits_ms = {150, 300, 600, 750, 750};
+  // Doubling, capped at retry_max: 100, 200, 400, 500, 500.
+  const std::vector<std::int64_t> waits_ms = {100, 200, 400, 500, 500};
   for (std::size_t i = 0; i < waits_ms.size(); ++i) {
     CAPTURE(i);
     auto r = f->Step();
@@ -179,7 +175,6 @@ TEST_CASE(
     CHECK(st.sent == 0);
     fx.clock.Set(r.until_ns);
   }
-  CHECK(fx.jitter_asked == std::vector<std::int64_t>{50, 100, 200, 250, 250});
   CHECK(fx.real->Cursor("up") == 0);
 
   auto r = f->Step();
@@ -199,7 +194,7 @@ TEST_CASE(
   up.script.push_back({SendCode::kRetry, 0, "broker down again"});
   r = f->Step();
   REQUIRE(r.next == Forwarder::Next::kBackOff);
-  CHECK(r.until_ns == fx.clock.MonotonicNs() + 150 * kMs);
+  CHECK(r.until_ns == fx.clock.MonotonicNs() + 100 * kMs);
   CHECK(f->State().reconnects == 2);
 }
 
@@ -214,14 +209,14 @@ TEST_CASE("an upstream that cannot start is retried with back-off and gets nothi
 
   auto r = f->Step();
   REQUIRE(r.next == Forwarder::Next::kBackOff);
-  CHECK(r.until_ns == fx.clock.MonotonicNs() + 150 * kMs);
+  CHECK(r.until_ns == fx.clock.MonotonicNs() + 100 * kMs);
   CHECK(f->State().state == "retrying");
   CHECK(f->State().last_error == "connection refused");
   CHECK(f->State().reconnects == 0);  // never was "ok"
   fx.clock.Set(r.until_ns);
   r = f->Step();
   REQUIRE(r.next == Forwarder::Next::kBackOff);
-  CHECK(r.until_ns == fx.clock.MonotonicNs() + 300 * kMs);
+  CHECK(r.until_ns == fx.clock.MonotonicNs() + 200 * kMs);
   CHECK(up.sends.empty());
   CHECK(fx.store->reads == 0);
 
@@ -238,7 +233,7 @@ TEST_CASE("an upstream that cannot start is retried with back-off and gets nothi
   up.script.push_back({SendCode::kRetry, 0, "x"});
   r = f->Step();
   REQUIRE(r.next == Forwarder::Next::kBackOff);
-  CHECK(r.until_ns == fx.clock.MonotonicNs() + 150 * kMs);
+  CHECK(r.until_ns == fx.clock.MonotonicNs() + 100 * kMs);
 }
 
 TEST_CASE(
@@ -362,11 +357,11 @@ TEST_CASE(
 
   auto r = f->Step();
   REQUIRE(r.next == Forwarder::Next::kBackOff);
-  CHECK(r.until_ns == fx.clock.MonotonicNs() + 150 * kMs);
+  CHECK(r.until_ns == fx.clock.MonotonicNs() + 100 * kMs);
   fx.clock.Set(r.until_ns);
   r = f->Step();
   REQUIRE(r.next == Forwarder::Next::kBackOff);
-  CHECK(r.until_ns == fx.clock.MonotonicNs() + 300 * kMs);
+  CHECK(r.until_ns == fx.clock.MonotonicNs() + 200 * kMs);
   CHECK(up.sends.empty());
   CHECK(f->State().state == "ok");  // the upstream is fine: a store failure is not its error
   CHECK(f->State().errors == 0);
@@ -418,7 +413,7 @@ TEST_CASE(
 
   auto r = f->Step();
   REQUIRE(r.next == Forwarder::Next::kBackOff);
-  CHECK(r.until_ns == fx.clock.MonotonicNs() + 150 * kMs);
+  CHECK(r.until_ns == fx.clock.MonotonicNs() + 100 * kMs);
   CHECK(f->Acked() == 0);
   CHECK(fx.real->Cursor("up") == 0);
 
@@ -452,7 +447,8 @@ TEST_CASE("caught up: nothing to send until new records come, and finish stops t
   CHECK(f->State().name == "up");
 }
 
-TEST_CASE("the default jitter adds at most half the back-off, the same way for the same name") {
+TEST_CASE(
+    "the default jitter takes at most half off the back-off, the same way for the same name") {
   std::vector<std::int64_t> waits[2];
   for (auto& w : waits) {
     Fixture fx;
@@ -460,15 +456,15 @@ TEST_CASE("the default jitter adds at most half the back-off, the same way for t
     ScriptedUpstream up("up");
     for (int i = 0; i < 8; ++i) up.script.push_back({SendCode::kRetry, 0, "down"});
     ForwarderOptions o = fx.Options();
-    o.jitter = nullptr;
+    o.retry_jitter = ForwarderOptions{}.retry_jitter;
     Forwarder f(*fx.store, up, fx.clock, o);
     std::int64_t backoff = 100;
     for (int i = 0; i < 8; ++i) {
       auto r = f.Step();
       REQUIRE(r.next == Forwarder::Next::kBackOff);
       const std::int64_t wait_ms = (r.until_ns - fx.clock.MonotonicNs()) / kMs;
-      CHECK(wait_ms >= backoff);
-      CHECK(wait_ms <= backoff + backoff / 2);
+      CHECK(wait_ms >= backoff / 2);
+      CHECK(wait_ms <= backoff);
       w.push_back(wait_ms);
       backoff = std::min<std::int64_t>(500, backoff * 2);
       fx.clock.Set(r.until_ns);

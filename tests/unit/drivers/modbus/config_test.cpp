@@ -250,8 +250,8 @@ type = "uint32"
     auto l = Load(R"([drivers.plc]
 type = "modbus"
 rs485 = true
-backoff_initial_ms = 5000
-backoff_max_ms = 1000
+retry_initial_ms = 5000
+retry_max_ms = 1000
 [[drivers.plc.tag]]
 name = "a"
 table = "holding"
@@ -259,7 +259,7 @@ address = 0
 )");
     CHECK(l.errors.ToString() ==
           "gateway.toml:3:1: drivers.plc.rs485: applies only to transport \"rtu\"\n"
-          "gateway.toml:4:1: drivers.plc.backoff_initial_ms: must not exceed backoff_max_ms\n");
+          "gateway.toml:4:1: drivers.plc.retry_initial_ms: must not exceed retry_max_ms\n");
   }
 }
 

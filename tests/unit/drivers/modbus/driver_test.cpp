@@ -47,8 +47,8 @@ ModbusSettings Tcp(int port) {
   s.port = port;
   s.timeout_ms = 2000;
   s.retries = 1;
-  s.backoff_initial_ms = 100;
-  s.backoff_max_ms = 400;
+  s.retry_initial_ms = 100;
+  s.retry_max_ms = 400;
   return s;
 }
 
@@ -264,8 +264,8 @@ TEST_CASE("modbus driver: a dead unit gives bad readings and does not stall the 
   ModbusSettings s = Tcp(server.port());
   s.timeout_ms = 300;
   s.retries = 1;
-  s.backoff_initial_ms = 1000;
-  s.backoff_max_ms = 4000;
+  s.retry_initial_ms = 1000;
+  s.retry_max_ms = 4000;
   s.tags = {Tag("live", Table::kHolding, 51, DataType::kUint16, Order::kABCD, 1),
             Tag("dead", Table::kHolding, 51, DataType::kUint16, Order::kABCD, 9),
             Tag("live2", Table::kHolding, 51, DataType::kUint16, Order::kABCD, 2)};
@@ -365,8 +365,9 @@ TEST_CASE("modbus driver: RTU over a socat pty pair, two live units and an absen
   s.baud_rate = 115200;
   s.timeout_ms = 600;  // generous: a loaded machine must not make the live units time out
   s.retries = 0;
-  s.backoff_initial_ms = 3000;
-  s.backoff_max_ms = 3000;
+  s.retry_initial_ms = 3000;
+  s.retry_max_ms = 3000;
+  s.retry_jitter = 0.2;  // each probe 2.4 .. 3 s after the last
   s.inter_request_delay_ms = 2;
   s.tags = {Tag("u16", Table::kHolding, 0),
             Tag("f64", Table::kHolding, 26, DataType::kFloat64, Order::kDCBA),
@@ -397,7 +398,7 @@ TEST_CASE("modbus driver: RTU over a socat pty pair, two live units and an absen
   }
   CHECK(absent_good == 0);
   CHECK(absent_bad >= 5);
-  // Probed once per backoff period (3 s +- 20 %), not on every 100 ms tick.
+  // Probed once per backoff period (3 s, up to 20 % less), not on every 100 ms tick.
   CHECK(driver.counters().timeouts.load() <= 2 + static_cast<std::uint64_t>(secs / 2.4));
 }
 
@@ -431,8 +432,8 @@ TEST_CASE("modbus driver: a slow unit (answers after the timeout) is marked down
   ModbusSettings s = Tcp(server.port());
   s.timeout_ms = 300;  // the server (one thread) sleeps 400 ms: 100 ms left after a timeout
   s.retries = 2;
-  s.backoff_initial_ms = 2000;
-  s.backoff_max_ms = 4000;
+  s.retry_initial_ms = 2000;
+  s.retry_max_ms = 4000;
   s.tags = {Tag("live", Table::kHolding, 51, DataType::kUint16, Order::kABCD, 1),
             Tag("slow", Table::kHolding, 51, DataType::kUint16, Order::kABCD, 5)};
   for (auto& t : s.tags) t.poll_interval_ms = 100;

@@ -131,7 +131,7 @@ MqttSettings Settings(int port) {
   s.json.value = "v";
   s.batch = 500;  // inbox bound: max(16 * 500, 16384) = 16384 readings
   s.connect_timeout_ms = 5000;
-  s.reconnect_min_ms = 50;
+  s.retry_initial_ms = 50;
   return s;
 }
 

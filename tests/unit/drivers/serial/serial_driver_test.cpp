@@ -23,8 +23,8 @@ SerialSettings KvSettings(const std::string& path) {
   s.port.device = path;
   s.port.baud_rate = 115200;
   s.parser.kind = "kv";
-  s.reconnect_min_ms = 20;
-  s.reconnect_max_ms = 100;
+  s.retry_initial_ms = 20;
+  s.retry_max_ms = 100;
   return s;
 }
 
@@ -167,13 +167,13 @@ baud_rate = 12345
 parser = "regex"
 pattern = "(unclosed"
 columns = ["a"]
-reconnect_min_ms = 5000
-reconnect_max_ms = 1000
+retry_initial_ms = 5000
+retry_max_ms = 1000
 )");
   const std::string e = bad.errors.ToString();
   CHECK(e.find("baud_rate: 12345 is not a standard rate") != std::string::npos);
   CHECK(e.find("columns: is only used by parser = \"csv\"") != std::string::npos);
-  CHECK(e.find("reconnect_min_ms: must not exceed reconnect_max_ms") != std::string::npos);
+  CHECK(e.find("retry_initial_ms: must not exceed retry_max_ms") != std::string::npos);
 
   auto regex = Load(R"([drivers.sensor]
 type = "serial"

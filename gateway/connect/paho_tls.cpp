@@ -1,0 +1,19 @@
+#include "gateway/connect/paho_tls.h"
+
+#include <utility>
+
+namespace pn::connect {
+
+::mqtt::ssl_options PahoSslOptions(const TlsFiles& tls,
+                                   std::function<void(const std::string&)> on_error) {
+  ::mqtt::ssl_options_builder sb;
+  if (!tls.ca_file.empty()) sb.trust_store(tls.ca_file);
+  if (!tls.cert_file.empty()) sb.key_store(tls.cert_file);
+  if (!tls.key_file.empty()) sb.private_key(tls.key_file);
+  sb.enable_server_cert_auth(true);  // the chain must lead to a trusted CA
+  sb.verify(tls.verify_hostname);    // and name the host (Paho's default: off)
+  if (on_error) sb.error_handler(std::move(on_error));
+  return sb.finalize();
+}
+
+}  // namespace pn::connect

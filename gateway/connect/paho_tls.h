@@ -1,0 +1,32 @@
+// TLS for Paho MQTT clients, set up one way for the mqtt driver and the mqtt and sparkplug
+// upstreams.
+//
+// The one behaviour:
+//   - the broker's certificate chain is always checked (enable_server_cert_auth): against
+//     ca_file when set, else Paho's default, the system's trust store;
+//   - the host name is checked against the certificate (Paho's own default is off) unless
+//     verify_hostname is false, which callers log as a warning;
+//   - cert_file / key_file are sent as the client certificate and its key when set (an empty
+//     key_file means the key is in cert_file);
+//   - OpenSSL's error text goes to `on_error` when one is given (to log it, or to keep it for a
+//     clearer connect error); Paho calls it on its own thread.
+#pragma once
+
+#include <mqtt/ssl_options.h>
+
+#include <functional>
+#include <string>
+
+namespace pn::connect {
+
+struct TlsFiles {
+  std::string ca_file = {};    // PEM CA certificates; empty: the system's trust store
+  std::string cert_file = {};  // PEM client certificate (and chain); empty: none
+  std::string key_file = {};   // PEM private key of cert_file; empty: in cert_file (or none)
+  bool verify_hostname = true;
+};
+
+::mqtt::ssl_options PahoSslOptions(const TlsFiles& tls,
+                                   std::function<void(const std::string&)> on_error = {});
+
+}  // namespace pn::connect
