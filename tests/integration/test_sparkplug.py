@@ -6,9 +6,11 @@ decodes every message and checks the session rules of Sparkplug 3.0.
 Test names carry the specification's tck-id where it is known; otherwise they name the rule."""
 import atexit
 import importlib
+import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,7 +21,7 @@ from collections import Counter
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
 
-from pn_testlib import SOURCE_DIR, GatewayTestCase  # noqa: E402
+from pn_testlib import BINARY, SOURCE_DIR, GatewayTestCase  # noqa: E402
 from mqtt_broker import Broker, have_mosquitto  # noqa: E402
 
 try:
@@ -53,11 +55,17 @@ class Host:
     """A Sparkplug host application: subscribes to spBv1.0/# (QoS 1) and decodes every message
     as (topic, message type, device, payload, qos, retain) in arrival order."""
 
-    def __init__(self, port):
+    def __init__(self, port, persistent=False):
+        """persistent: an MQTT session kept by the broker (clean_session false), so that with a
+        persistent broker no QoS 1 message is lost across broker restarts; the client reconnects
+        by itself within a second. Redelivered duplicates are dropped (same topic and bytes)."""
         self.lock = threading.Lock()
         self.msgs = []
+        self.seen = set()
         self.subscribed = threading.Event()
-        self.client = paho.Client(client_id=f"pn-it-host-{os.getpid()}", clean_session=True)
+        self.client = paho.Client(client_id=f"pn-it-host-{os.getpid()}",
+                                  clean_session=not persistent)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=1)
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: self.subscribed.set()
         self.client.connect("127.0.0.1", port)
@@ -68,12 +76,27 @@ class Host:
 
     def _on_message(self, client, userdata, m):
         parts = m.topic.split("/")
-        p = pb2.Payload()
-        p.ParseFromString(m.payload)
         with self.lock:
-            self.msgs.append({"topic": m.topic, "type": parts[2], "node": parts[3],
-                              "device": parts[4] if len(parts) > 4 else None, "p": p,
-                              "qos": m.qos, "retain": m.retain})
+            if (m.topic, m.payload) in self.seen:
+                return  # a QoS 1 redelivery
+            self.seen.add((m.topic, m.payload))
+        if parts[1] == "STATE":
+            msg = {"topic": m.topic, "type": "STATE", "node": parts[2], "device": None,
+                   "state": json.loads(m.payload), "qos": m.qos, "retain": m.retain}
+        else:
+            p = pb2.Payload()
+            p.ParseFromString(m.payload)
+            msg = {"topic": m.topic, "type": parts[2], "node": parts[3],
+                   "device": parts[4] if len(parts) > 4 else None, "p": p,
+                   "qos": m.qos, "retain": m.retain}
+        with self.lock:
+            self.msgs.append(msg)
+
+    def publish_state(self, host_id, online, timestamp):
+        """The primary host's STATE (Sparkplug 3.0: retained, QoS 1, JSON)."""
+        payload = json.dumps({"online": online, "timestamp": timestamp})
+        info = self.client.publish(f"spBv1.0/STATE/{host_id}", payload, qos=1, retain=True)
+        info.wait_for_publish(20)
 
     def messages(self, type_=None):
         with self.lock:
@@ -116,12 +139,15 @@ class SparkplugTestCase(GatewayTestCase):
         self.broker.stop()
         super().tearDown()
 
-    def sparkplug_config(self, sim):
+    def sparkplug_config(self, sim, upstream=""):
+        """The config file: `sim` (driver tables), then the sparkplug upstream with `upstream`'s
+        extra keys."""
         return self.config(sim + f"""
 [upstreams.scada]
 type = "sparkplug"
 servers = ["{self.broker.uri}"]
 group_id = "plant"
+{upstream}
 edge_node_id = "edge-1"
 bdseq_file = "{self.dir}/sparkplug.bdseq"
 retry_initial_ms = 200
@@ -140,6 +166,13 @@ interval_ms = 100
         proc = self.start_gateway(cfg)
         self.procs.append(proc)
         return proc
+
+    def buffered(self):
+        """Rows in the store; 0 while the daemon has not created it yet."""
+        try:
+            return self.store_rows()
+        except sqlite3.OperationalError:
+            return 0
 
     def wait_messages(self, pred, what, timeout=30.0):
         self.wait_for(lambda: pred(self.host.messages()), timeout=timeout, what=what)
@@ -226,6 +259,44 @@ max_samples = {samples}
         self.assertEqual(births[0]["p"].seq, 0)
 
 
+    def test_tck_id_topics_ddata_payload_report_by_exception_with_the_rules_deadband(self):
+        """A [rule.report] deadband of 0.5 degC on temperature: DDATA carries a temperature
+        metric only when it moved by more than that since the last one sent; the other series,
+        selected by no report rule, come every sample."""
+        samples = 300
+        self.write("rules.d/rbe.toml", """
+[[rule]]
+name = "rbe"
+devices = ["pump-*"]
+series = ["temperature"]
+[rule.report]
+deadband = 0.5
+""")
+        cfg = self.sparkplug_config(f"""
+rules = ["rules.d/*.toml"]
+[drivers.plant]
+type = "sim"
+devices = 1
+realtime = false
+max_samples = {samples}
+""")
+        proc = self.run_gateway(cfg, "--exit-when-drained", timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        msgs = self.wait_messages(lambda ms: any(m["type"] == "NDEATH" for m in ms), "NDEATH")
+        per_metric = {}
+        for m in msgs:
+            if m["type"] == "DBIRTH":
+                names = {x.alias: x.name for x in m["p"].metrics}
+            elif m["type"] == "DDATA":
+                for x in m["p"].metrics:
+                    per_metric.setdefault(names[x.alias], []).append(x.double_value)
+        temps = per_metric["temperature"]
+        self.assertLess(len(temps), samples, "unchanged temperatures are not sent")
+        self.assertGreater(len(temps), 1)
+        for a, b in zip(temps, temps[1:]):
+            self.assertGreater(abs(b - a), 0.5)
+        self.assertEqual(len(per_metric["flow"]), samples)
+
 class Death(SparkplugTestCase):
     def test_tck_id_payloads_ndeath_will_message_kill9_broker_publishes_ndeath_with_bdseq(self):
         proc = self.realtime()
@@ -268,6 +339,199 @@ class Rebirth(SparkplugTestCase):
         self.assertEqual(len([m for m in msgs if m["type"] == "NDEATH"]), 0, "no reconnect")
         self.assert_seq_rules(msgs)
 
+
+def readings(msgs):
+    """{(device, metric name, timestamp ms)} of every reading that reached the host, by resolving
+    DDATA aliases with the device's latest DBIRTH."""
+    aliases, got = {}, set()
+    for m in msgs:
+        if m["type"] == "DBIRTH":
+            aliases[m["device"]] = {x.alias: x.name for x in m["p"].metrics}
+        elif m["type"] == "DDATA":
+            for x in m["p"].metrics:
+                got.add((m["device"], aliases[m["device"]][x.alias], x.timestamp))
+    return got
+
+
+def sessions_are_consistent(test, msgs):
+    """Every NBIRTH at seq 0 has a bdSeq one above the previous one (mod 256; a CONNECT that
+    failed before its CONNACK also used one, so gaps are allowed but never a repeat or a step
+    back inside a window of 128), and every NDEATH names a session that was born."""
+    born = []
+    for m in msgs:
+        if m["type"] == "NBIRTH" and m["p"].seq == 0:
+            b = bdseq(m["p"])
+            if born:
+                step = (b - born[-1]) % 256
+                test.assertTrue(1 <= step < 128, f"bdSeq {born[-1]} then {b}")
+            born.append(b)
+        elif m["type"] == "NDEATH":
+            test.assertIn(bdseq(m["p"]), born, "an NDEATH of a session that was never born")
+    return born
+
+
+class PrimaryHost(SparkplugTestCase):
+    def test_tck_id_message_flow_edge_node_birth_publish_phid_wait_and_phid_offline(self):
+        """No birth and no data before the primary host's STATE says online; an offline STATE
+        gives an NDEATH and a new session that waits again; every reading arrives in the end,
+        the buffered ones with is_historical."""
+        host_id, devices, samples = "scada-1", 2, 200
+        t0 = int(time.time() * 1000)
+        self.host.publish_state(host_id, False, t0)  # retained: the node sees it on subscribing
+        cfg = self.sparkplug_config(f"""
+[drivers.plant]
+type = "sim"
+devices = {devices}
+realtime = true
+interval_ms = 25
+max_samples = {samples}
+""", upstream=f'primary_host_id = "{host_id}"\nhistorical_grace_ms = 0')
+        proc = self.start_gateway(cfg, "--exit-when-drained")
+        self.procs.append(proc)
+
+        def index(pred, msgs):
+            return next((i for i, m in enumerate(msgs) if pred(m)), None)
+
+        # tck-id-message-flow-edge-node-birth-publish-phid-wait: records pile up in the buffer,
+        # the host sees nothing from the node.
+        self.wait_for(lambda: self.buffered() >= 100,
+                      what="records buffered while the host is offline")
+        node_msgs = [m for m in self.host.messages() if m["type"] not in ("STATE", "NCMD")]
+        self.assertEqual(node_msgs, [], "nothing published before the host is online")
+
+        # An older STATE saying online does not count (tck-id-...-phid-wait-timestamp): the
+        # node must still wait; then the current one does.
+        self.host.publish_state(host_id, True, t0 - 1000)
+        self.host.publish_state(host_id, True, t0 + 1)
+        msgs = self.wait_messages(lambda ms: any(m["type"] == "DDATA" for m in ms), "DDATA")
+        online = index(lambda m: m["type"] == "STATE" and m["state"]["timestamp"] == t0 + 1, msgs)
+        first_birth = index(lambda m: m["type"] == "NBIRTH", msgs)
+        self.assertIsNotNone(online)
+        self.assertGreater(first_birth, online, "NBIRTH only after the online STATE")
+        historical = [x for m in msgs if m["type"] == "DDATA" for x in m["p"].metrics
+                      if x.is_historical]
+        self.assertTrue(historical, "records buffered while waiting are sent as historical")
+
+        # tck-id-message-flow-edge-node-birth-publish-phid-offline: NDEATH with the session's
+        # bdSeq, then silence until online again.
+        self.host.publish_state(host_id, False, t0 + 2)
+        msgs = self.wait_messages(lambda ms: any(m["type"] == "NDEATH" for m in ms), "NDEATH")
+        death = index(lambda m: m["type"] == "NDEATH", msgs)
+        self.assertEqual(bdseq(msgs[death]["p"]), bdseq(msgs[first_birth]["p"]))
+        self.host.publish_state(host_id, True, t0 + 3)
+        proc.wait(timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr.read())
+        msgs = self.host.messages()
+        back = index(lambda m: m["type"] == "STATE" and m["state"]["timestamp"] == t0 + 3, msgs)
+        offline = index(lambda m: m["type"] == "STATE" and m["state"]["timestamp"] == t0 + 2,
+                        msgs)
+        # Messages the node sent before the offline STATE reached it may follow that STATE
+        # (they crossed on the wire); after its NDEATH, nothing until the host is back.
+        death = index(lambda m: m["type"] == "NDEATH", msgs[offline:]) + offline
+        between = [m for m in msgs[death + 1:back]
+                   if m["type"] in ("NBIRTH", "DBIRTH", "DDATA", "DDEATH")]
+        self.assertEqual(between, [], "nothing published while the host is offline")
+        births = [m for m in msgs if m["type"] == "NBIRTH"]
+        self.assertGreaterEqual(len(births), 2)
+        self.assertGreater(msgs.index(births[-1]), back)
+        self.assert_seq_rules(msgs)
+        sessions_are_consistent(self, msgs)
+        self.assertEqual(len(readings(msgs)), devices * SERIES * samples,
+                         "every reading arrives")
+
+
+class DeviceDeath(SparkplugTestCase):
+    def test_tck_id_operational_behavior_device_ddeath_silent_device_and_rebirth(self):
+        """pump-2 reports nothing for 8 s (a dropout of every series): DDEATH after
+        device_timeout_ms (3 s, well above a busy machine's forwarding pauses, so pump-1 never
+        gets one), and a DBIRTH again before its next data."""
+        faults = "".join(f"""
+[[drivers.plant.fault]]
+device = "pump-2"
+series = "{series}"
+kind = "dropout"
+at_s = 1.0
+duration_s = 8.0
+""" for series in ("temperature", "vibration_rms", "current", "pressure", "flow"))
+        cfg = self.sparkplug_config(f"""
+[drivers.plant]
+type = "sim"
+devices = 2
+realtime = true
+interval_ms = 100
+{faults}""", upstream="device_timeout_ms = 3000")
+        self.procs.append(self.start_gateway(cfg))
+
+        def pump2(ms):
+            return [m["type"] for m in ms if m["device"] == "pump-2"]
+
+        msgs = self.wait_messages(
+            lambda ms: "DDEATH" in pump2(ms) and
+            pump2(ms)[pump2(ms).index("DDEATH"):][-1:] == ["DDATA"],
+            "pump-2's DDEATH and, after it, a DBIRTH and data again")
+        after = pump2(msgs)[pump2(msgs).index("DDEATH"):]
+        self.assertEqual(after[:2], ["DDEATH", "DBIRTH"])
+        death = next(m for m in msgs if m["type"] == "DDEATH")
+        self.assertEqual(death["topic"], "spBv1.0/plant/DDEATH/edge-1/pump-2")
+        self.assertEqual(len(death["p"].metrics), 0)
+        self.assertNotIn("DDEATH", [m["type"] for m in msgs if m["device"] == "pump-1"])
+        self.assert_seq_rules(msgs)  # tck-id-topics-ddeath-seq-num
+
+
+class ReconnectStorm(SparkplugTestCase):
+    def setUp(self):
+        GatewayTestCase.setUp(self)
+        self.broker = Broker(os.path.join(self.dir, "broker"), persistence=True).start()
+        self.host = Host(self.broker.port, persistent=True)
+        self.procs = []
+
+    def test_broker_restarted_20_times_bdseq_and_seq_stay_consistent_and_nothing_is_lost(self):
+        """mosquitto (persistent, so the host's own session loses nothing) is restarted 20 times
+        while the node publishes: every other restart right away, in the middle of the node's
+        reconnect. In the end every reading arrived, seq never skips inside a session and bdSeq
+        only goes up."""
+        devices, samples, restarts = 2, 2000, 20  # 40 s of readings at 20 ms
+        cfg = self.sparkplug_config(f"""
+[drivers.plant]
+type = "sim"
+devices = {devices}
+realtime = true
+interval_ms = 20
+max_samples = {samples}
+""")
+        log = open(os.path.join(self.dir, "gateway.log"), "w")
+        proc = subprocess.Popen([BINARY, "run", "--config", cfg, "--exit-when-drained"],
+                                stdout=log, stderr=log, text=True)
+        log.close()
+        self.procs.append(proc)
+        self.wait_messages(lambda ms: any(m["type"] == "DDATA" for m in ms), "first DDATA")
+        done = 0
+        for i in range(restarts):
+            if proc.poll() is not None:
+                break  # the readings ran out first (a very slow machine)
+            births = len(self.host.messages("NBIRTH"))
+            self.broker.stop()
+            self.broker.start()
+            done += 1
+            if i % 2 == 1:
+                # Every other time, wait until the node is back (its next NBIRTH) before the
+                # next restart; otherwise restart again at once, in the middle of its reconnect.
+                self.wait_for(lambda n=births: len(self.host.messages("NBIRTH")) > n or
+                              proc.poll() is not None, timeout=60,
+                              what=f"an NBIRTH after restart {i + 1}")
+        self.assertGreaterEqual(done, restarts // 2, "restarts while the node ran")
+        proc.wait(timeout=180)
+        with open(os.path.join(self.dir, "gateway.log")) as f:
+            self.assertEqual(proc.returncode, 0, f.read()[-3000:])
+        self.assertEqual(self.store_rows(), 0, "the buffer drained")
+        # The host's persistent session may still be getting what was queued for it.
+        self.wait_for(lambda: len(readings(self.host.messages())) >= devices * SERIES * samples,
+                      timeout=60, what="every reading at the host")
+        msgs = self.host.messages()
+        self.assert_seq_rules(msgs)
+        born = sessions_are_consistent(self, msgs)
+        self.assertGreater(len(born), done // 2, "a new session after the restarts")
+        self.assertEqual(len(readings(msgs)), devices * SERIES * samples)
 
 if __name__ == "__main__":
     unittest.main()

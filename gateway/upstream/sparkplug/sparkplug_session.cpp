@@ -4,7 +4,9 @@
 #include <simdjson.h>  // heavy header: included by this file only
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -102,6 +104,8 @@ struct Sample {
   bool is_null = false;
   double number = 0;
   bool boolean = false;
+  bool reading = false;
+  bool bad = false;  // a reading with quality "bad"
 };
 
 std::optional<double> NumberField(simdjson::dom::element& obj, const char* key) {
@@ -134,6 +138,8 @@ std::optional<Sample> ToSample(const Record& r, simdjson::dom::parser& parser) {
   if (r.kind == RecordKind::kReading) {
     s.name = r.series;
     s.unit = StringField(obj, "unit");
+    s.reading = true;
+    s.bad = StringField(obj, "quality") == "bad";
     number("value");
     return s;
   }
@@ -172,12 +178,15 @@ Session::Session(SessionOptions options) : options_(std::move(options)) {
   if (options_.max_metrics_per_message == 0) options_.max_metrics_per_message = 1;
 }
 
-void Session::Begin(std::uint64_t bd_seq, std::int64_t start_ns) {
+void Session::Begin(std::uint64_t bd_seq, std::int64_t start_ns, std::int64_t mono_ns) {
   bd_seq_ = bd_seq;
   start_ns_ = start_ns;
   seq_ = 0;
   births_due_ = true;
-  for (auto& [name, d] : devices_) d.born = false;
+  for (auto& [name, d] : devices_) {
+    d.born = false;
+    d.last_seen_ns = mono_ns;
+  }
 }
 
 std::uint64_t Session::NextSeq() { return seq_++; }  // uint8_t: 255 wraps to 0
@@ -223,8 +232,46 @@ void Session::Births(std::int64_t now_ms, std::vector<Outgoing>& out) {
   SetValue(rb, DataType::kBoolean, false, 0, false);
   std::uint64_t seq = NextSeq();
   out.push_back({NodeTopic("NBIRTH"), b.Pack(now_ms, seq), true});
+  // Live data starts with the session's first births (later than the CONNECT when a primary
+  // host kept the node waiting): what was buffered before them is historical.
+  if (births_due_) start_ns_ = std::max(start_ns_, now_ms * 1'000'000);
   births_due_ = false;
-  for (auto& [name, d] : devices_) DeviceBirth(name, d, now_ms, out);
+  for (auto& [name, d] : devices_) {
+    if (!d.dead) DeviceBirth(name, d, now_ms, out);
+  }
+}
+
+void Session::DeviceDeath(const std::string& device, DeviceState& d, std::int64_t now_ms,
+                          std::vector<Outgoing>& out) {
+  PayloadBuilder b;  // no metrics: the timestamp says when, seq keeps the order
+  std::uint64_t seq = NextSeq();
+  out.push_back({DeviceTopic("DDEATH", device), b.Pack(now_ms, seq), false});
+  d.born = false;
+  d.dead = true;
+}
+
+void Session::Deaths(std::int64_t mono_ns, std::int64_t silence_ns, std::int64_t now_ms,
+                     std::vector<Outgoing>& out) {
+  if (births_due_) return;
+  for (auto& [name, d] : devices_) {
+    if (d.born && !d.dead && mono_ns - d.last_seen_ns >= silence_ns) {
+      DeviceDeath(name, d, now_ms, out);
+    }
+  }
+}
+
+std::int64_t Session::NextSilenceNs(std::int64_t silence_ns) const {
+  std::int64_t next = INT64_MAX;
+  if (births_due_) return next;
+  for (const auto& [name, d] : devices_) {
+    if (d.born && !d.dead) next = std::min(next, d.last_seen_ns + silence_ns);
+  }
+  return next;
+}
+
+bool Session::device_dead(const std::string& device) const {
+  auto it = devices_.find(device);
+  return it != devices_.end() && it->second.dead;
 }
 
 void Session::DeviceBirth(const std::string& device, DeviceState& d, std::int64_t now_ms,
@@ -246,7 +293,7 @@ void Session::DeviceBirth(const std::string& device, DeviceState& d, std::int64_
   d.born = true;
 }
 
-void Session::Encode(std::span<const Record> records, std::int64_t now_ms,
+void Session::Encode(std::span<const Record> records, std::int64_t now_ms, std::int64_t mono_ns,
                      std::vector<Outgoing>& out, std::vector<std::size_t>& record_msg) {
   record_msg.assign(records.size(), kNoMessage);
   if (births_due_) Births(now_ms, out);
@@ -264,6 +311,16 @@ void Session::Encode(std::span<const Record> records, std::int64_t now_ms,
   for (const std::string& device : order) {
     auto& samples = by_device[device];
     DeviceState& d = devices_[device];
+    d.last_seen_ns = mono_ns;
+    if (d.dead) {
+      // Still dead while it reports nothing but "bad" readings: those were announced stale by
+      // the DDEATH. Anything else makes it live again, with a new DBIRTH.
+      const bool all_bad =
+          std::all_of(samples.begin(), samples.end(), [](const auto& is) { return is.second.bad; });
+      if (all_bad) continue;
+      d.dead = false;
+      d.born = false;
+    }
     // New metrics, with their first value in this batch: the birth describes them.
     for (auto& [i, s] : samples) {
       auto [it, inserted] = d.metrics.try_emplace(s.name);
@@ -272,6 +329,7 @@ void Session::Encode(std::span<const Record> records, std::int64_t now_ms,
         m.alias = next_alias_++;
         m.type = s.type;
         m.unit = s.unit;
+        m.reading = s.reading;
         d.born = false;
       }
       if (!m.has_value || inserted) {
@@ -304,11 +362,20 @@ void Session::Encode(std::span<const Record> records, std::int64_t now_ms,
         m.number = s.number;
         m.boolean = s.boolean;
         m.ts_ms = records[i].ts_ns / 1'000'000;
+        if (s.reading) m.bad = s.bad;
         record_msg[i] = out.size();
       }
       std::uint64_t seq = NextSeq();
       out.push_back({topic, b.Pack(now_ms, seq), false});
     }
+    // Every series of the device is "bad" now: the device is gone (a dead unit).
+    bool any_reading = false, all_bad = true;
+    for (const auto& [name, m] : d.metrics) {
+      if (!m.reading) continue;
+      any_reading = true;
+      all_bad = all_bad && m.bad;
+    }
+    if (any_reading && all_bad) DeviceDeath(device, d, now_ms, out);
   }
 }
 
@@ -329,6 +396,21 @@ bool IsRebirthCommand(const void* payload, std::size_t size) {
   }
   org__eclipse__tahu__protobuf__payload__free_unpacked(p, nullptr);
   return rebirth;
+}
+
+std::optional<HostState> ParseHostState(std::string_view payload) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element obj;
+  if (parser.parse(payload.data(), payload.size()).get(obj) != simdjson::SUCCESS ||
+      !obj.is_object()) {
+    return std::nullopt;
+  }
+  HostState s;
+  if (obj["online"].get_bool().get(s.online) != simdjson::SUCCESS) return std::nullopt;
+  std::uint64_t ts = 0;
+  if (obj["timestamp"].get_uint64().get(ts) != simdjson::SUCCESS) return std::nullopt;
+  s.timestamp = ts;
+  return s;
 }
 
 std::uint64_t ReadBdSeq(const std::string& path) {

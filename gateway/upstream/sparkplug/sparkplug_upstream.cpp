@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "gateway/connect/paho_tls.h"
 #include "gateway/connect/secret.h"
@@ -57,6 +59,24 @@ const config::TableSpec& Spec() {
                           "gateway.data_dir.",
            .required = true,
            .example = "\"/var/lib/processnow/sparkplug.bdseq\""},
+          {.name = "primary_host_id",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "Sparkplug host id of the primary host application (for example "
+                          "Ignition's). When set, nothing is published until its STATE message "
+                          "(spBv1.0/STATE/ID) says online; when it says offline the node "
+                          "publishes NDEATH, disconnects and waits for it again, keeping records "
+                          "buffered. Empty: no primary host.",
+           .example = "\"scada-host-1\""},
+          {.name = "device_timeout_ms",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{0},
+           .description = "A device with no record for this long gets a DDEATH (a new DBIRTH when "
+                          "it reports again). Set it above the slowest poll interval of the "
+                          "devices. 0: only a device whose every series has quality \"bad\" "
+                          "gets a DDEATH.",
+           .min = 0,
+           .max = 86400000},
           {.name = "qos",
            .type = ValueType::kInt,
            .default_value = std::int64_t{1},
@@ -179,6 +199,9 @@ void Check(const config::Section& s, config::ErrorList& errors) {
     s.AddError(errors, "edge_node_id", "must not contain '/', '+' or '#'");
   }
   if (s.GetString("bdseq_file").empty()) s.AddError(errors, "bdseq_file", "must not be empty");
+  if (std::string h = s.GetString("primary_host_id"); !h.empty() && !ValidId(h)) {
+    s.AddError(errors, "primary_host_id", "must not contain '/', '+' or '#'");
+  }
   for (const char* key : {"password_file", "ca_file", "cert_file", "key_file"}) {
     std::string f = s.GetString(key);
     if (!f.empty() && ::access(f.c_str(), R_OK) != 0) {
@@ -217,13 +240,8 @@ Status SparkplugUpstream::Connect() {
         spdlog::warn("upstream {}: connection to the broker lost{}{}", name_,
                      cause.empty() ? "" : ": ", cause);
       });
-      client_->set_message_callback([this](mqtt::const_message_ptr m) {
-        const auto& p = m->get_payload_ref();
-        if (!IsRebirthCommand(p.data(), p.size())) return;
-        std::lock_guard lock(control_mu_);
-        rebirth_requested_ = true;
-        control_cv_.notify_all();
-      });
+      client_->set_message_callback(
+          [this](mqtt::const_message_ptr m) { OnMessage(m->get_topic(), m->get_payload_str()); });
     }
     mqtt::connect_options_builder b;
     b.servers(std::make_shared<mqtt::string_collection>(options_.servers))
@@ -247,18 +265,33 @@ Status SparkplugUpstream::Connect() {
       client_.reset();
       return Status::Unavailable("connecting to the broker timed out");
     }
+    // A new session learns the primary host's state again (its retained STATE comes on
+    // subscribing); until then nothing is born.
+    host_online_ = false;
     auto sub = client_->subscribe(session_.NodeTopic("NCMD"), 1);
     if (!sub->wait_for(options_.publish_timeout)) {
       client_.reset();  // start over with a fresh client next time
       return Status::Unavailable("subscribing to NCMD timed out");
     }
+    if (!options_.primary_host_id.empty()) {
+      auto st = client_->subscribe(StateTopic(), 1);
+      if (!st->wait_for(options_.publish_timeout)) {
+        client_.reset();
+        return Status::Unavailable("subscribing to " + StateTopic() + " timed out");
+      }
+    }
   } catch (const std::exception& e) {
     return Status::Unavailable(std::string("cannot connect to the broker: ") + e.what());
   }
   connected_ = true;
-  session_.Begin(bd_seq, NowNs());
+  session_.Begin(bd_seq, NowNs(), steady_clock::now().time_since_epoch().count());
   spdlog::info("upstream {}: connected as Sparkplug edge node {} with bdSeq {}", name_,
                session_.NodeTopic("NBIRTH"), bd_seq);
+  if (!options_.primary_host_id.empty() && !host_online_) {
+    spdlog::info("upstream {}: waiting for primary host {} to be online ({})", name_,
+                 options_.primary_host_id, StateTopic());
+    return Status::Ok();  // births when the host's STATE says online
+  }
   // Births before anything else; their acknowledgements are checked like data's.
   out_.clear();
   session_.Births(NowMs(), out_);
@@ -314,6 +347,12 @@ std::string SparkplugUpstream::PublishAll(std::vector<Outgoing>& out, std::vecto
       ++waited;
     }
     if (failed) break;
+    if (!options_.primary_host_id.empty() && !host_online_) {
+      // The host's offline STATE arrived mid-batch: stop now; the caller drops the session.
+      error = "primary host " + options_.primary_host_id + " went offline";
+      failed = true;
+      break;
+    }
     try {
       tokens[published] = client_->publish(mqtt::make_message(
           out[published].topic, std::move(out[published].payload), options_.qos, false));
@@ -380,8 +419,14 @@ SendResult SparkplugUpstream::Send(std::span<const Record> records) {
     Status s = Connect();
     if (!s.ok()) return {SendCode::kRetry, 0, s.message()};
   }
+  if (!options_.primary_host_id.empty() && !host_online_) {
+    return {SendCode::kRetry, 0,
+            "primary host " + options_.primary_host_id + " is not online (" + StateTopic() +
+                "): records stay buffered"};
+  }
   out_.clear();
-  session_.Encode(records, NowMs(), out_, record_msg_);
+  session_.Encode(records, NowMs(), steady_clock::now().time_since_epoch().count(), out_,
+                  record_msg_);
   std::vector<bool> acked;
   std::string error = PublishAll(out_, acked);
   SendResult result;
@@ -402,24 +447,100 @@ SendResult SparkplugUpstream::Send(std::span<const Record> records) {
   return result;
 }
 
+std::string SparkplugUpstream::StateTopic() const {
+  return std::string(kNamespace) + "/STATE/" + options_.primary_host_id;
+}
+
+// Paho's callback thread: never takes mu_ (a Send() holding it may be waiting for this very
+// thread to deliver acknowledgements); it records what happened for the control thread.
+void SparkplugUpstream::OnMessage(const std::string& topic, const std::string& payload) {
+  if (!options_.primary_host_id.empty() && topic == StateTopic()) {
+    std::optional<HostState> st = ParseHostState(payload);
+    std::lock_guard lock(control_mu_);
+    if (!st) {
+      spdlog::warn(
+          "upstream {}: ignoring a STATE message on {} that is not JSON with "
+          "\"online\" (bool) and \"timestamp\" (ms)",
+          name_, topic);
+      return;
+    }
+    if (!host_.Observe(*st)) {
+      spdlog::info("upstream {}: ignoring a STATE of {} older than the last one", name_,
+                   options_.primary_host_id);
+      return;
+    }
+    if (host_online_ != st->online) {
+      host_online_ = st->online;
+      host_event_ = true;
+      control_cv_.notify_all();
+    }
+    return;
+  }
+  if (!IsRebirthCommand(payload.data(), payload.size())) return;
+  std::lock_guard lock(control_mu_);
+  rebirth_requested_ = true;
+  control_cv_.notify_all();
+}
+
 void SparkplugUpstream::ControlLoop() {
+  const std::int64_t silence_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.device_timeout).count();
+  // When to look for silent devices next (monotonic ns); INT64_MAX: never.
+  std::int64_t next_silence =
+      silence_ns > 0 ? steady_clock::now().time_since_epoch().count() + silence_ns : INT64_MAX;
   for (;;) {
+    bool rebirth = false, host_event = false;
     {
       std::unique_lock lock(control_mu_);
-      control_cv_.wait(lock, [this] { return rebirth_requested_ || stopping_; });
+      auto woken = [this] { return rebirth_requested_ || host_event_ || stopping_; };
+      if (next_silence == INT64_MAX) {
+        control_cv_.wait(lock, woken);
+      } else {
+        // Wake when the next device may have fallen silent (at most once a second while
+        // devices report: their deadlines keep moving).
+        const auto at = steady_clock::time_point(std::chrono::nanoseconds(next_silence));
+        control_cv_.wait_until(lock, std::max(at, steady_clock::now() + milliseconds(1000)), woken);
+      }
       if (stopping_) return;
-      rebirth_requested_ = false;
+      rebirth = std::exchange(rebirth_requested_, false);
+      host_event = std::exchange(host_event_, false);
     }
     std::lock_guard lock(mu_);
-    if (!connected_) continue;  // the next connect publishes births anyway
-    spdlog::info("upstream {}: rebirth requested by NCMD", name_);
-    std::vector<Outgoing> births;
-    session_.Births(NowMs(), births);
-    std::vector<bool> acked;
-    std::string err = PublishAll(births, acked);
-    if (!err.empty()) {
-      spdlog::warn("upstream {}: rebirth: {}", name_, err);
+    std::vector<Outgoing> msgs;
+    const bool host_gate = !options_.primary_host_id.empty();
+    if (host_event && host_gate && !host_online_ && connected_) {
+      // tck-id-message-flow-edge-node-birth-publish-phid-offline: NDEATH, disconnect, start over.
+      spdlog::warn(
+          "upstream {}: primary host {} went offline: NDEATH and reconnect; records "
+          "stay buffered until it is back",
+          name_, options_.primary_host_id);
       Disconnect(milliseconds(500));
+    }
+    if (connected_ && (!host_gate || host_online_)) {
+      if (session_.births_due()) {
+        spdlog::info("upstream {}: primary host {} is online: births", name_,
+                     options_.primary_host_id);
+        session_.Births(NowMs(), msgs);
+      } else if (rebirth) {
+        spdlog::info("upstream {}: rebirth requested by NCMD", name_);
+        session_.Births(NowMs(), msgs);
+      }
+      if (silence_ns > 0) {
+        session_.Deaths(steady_clock::now().time_since_epoch().count(), silence_ns, NowMs(), msgs);
+      }
+    }
+    if (!msgs.empty()) {
+      std::vector<bool> acked;
+      std::string err = PublishAll(msgs, acked);
+      if (!err.empty()) {
+        spdlog::warn("upstream {}: births/deaths: {}", name_, err);
+        Disconnect(milliseconds(500));
+      }
+    }
+    next_silence = silence_ns > 0 && connected_ ? session_.NextSilenceNs(silence_ns) : INT64_MAX;
+    if (silence_ns > 0 && next_silence == INT64_MAX) {
+      // Not connected or no live device: look again in a while.
+      next_silence = steady_clock::now().time_since_epoch().count() + silence_ns;
     }
   }
 }
@@ -440,7 +561,7 @@ UpstreamType UpstreamTypeEntry() {
       .type = "sparkplug",
       .summary =
           "Sparkplug B 3.0 edge node over MQTT (Paho, protobuf-c): births, NDEATH will "
-          "with bdSeq, aliases, rebirth on NCMD.",
+          "with bdSeq, aliases, rebirth on NCMD, DDEATH, primary host STATE.",
       .spec = &Spec(),
       .check = [](const config::Section& s, config::ErrorList& e) { Check(s, e); },
       .create = [](const config::Section& s,
@@ -460,6 +581,8 @@ UpstreamType UpstreamTypeEntry() {
         o.session.max_metrics_per_message =
             static_cast<std::size_t>(s.GetInt("max_metrics_per_message"));
         o.bdseq_file = s.GetString("bdseq_file");
+        o.primary_host_id = s.GetString("primary_host_id");
+        o.device_timeout = milliseconds(s.GetInt("device_timeout_ms"));
         o.qos = static_cast<int>(s.GetInt("qos"));
         o.max_inflight = static_cast<int>(s.GetInt("max_inflight"));
         o.publish_timeout = milliseconds(s.GetInt("publish_timeout_ms"));

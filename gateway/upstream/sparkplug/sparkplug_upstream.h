@@ -8,6 +8,14 @@
 // An NCMD with `Node Control/Rebirth` = true publishes NBIRTH and every DBIRTH again on the same
 // connection (same bdSeq); a control thread does it, so it works while no data flows.
 //
+// Primary host (`primary_host_id`): the upstream also subscribes to spBv1.0/STATE/<id> and
+// publishes no birth and no data until that host's latest STATE says online (Send() returns
+// RETRY: records stay buffered). A STATE offline makes it publish NDEATH and disconnect at once;
+// the next Send() connects again (new bdSeq) and waits for online again.
+//
+// Devices: the control thread publishes a DDEATH for a device with no record for
+// `device_timeout` (the session publishes one for a device whose series are all "bad").
+//
 // Delivery: as the mqtt upstream. Send() publishes the messages of a batch with at most
 // `max_inflight` unacknowledged and reports as delivered the longest prefix of records whose
 // messages were all acknowledged (PUBACK at QoS 1). Any failure drops the connection (publishing
@@ -41,6 +49,8 @@ struct Options {
   std::string client_id;
   SessionOptions session;
   std::string bdseq_file;
+  std::string primary_host_id;                  // empty: no primary host
+  std::chrono::milliseconds device_timeout{0};  // 0: no DDEATH for silence
   int qos = 1;
   int max_inflight = 64;
   std::chrono::milliseconds publish_timeout{10000};
@@ -70,6 +80,8 @@ class SparkplugUpstream final : public Upstream {
   // Publishes `out` in order with the inflight window; acked[i] for each acknowledged message.
   std::string PublishAll(std::vector<Outgoing>& out, std::vector<bool>& acked);
   void ControlLoop();
+  void OnMessage(const std::string& topic, const std::string& payload);
+  std::string StateTopic() const;
 
   std::string name_;
   Options options_;
@@ -83,8 +95,11 @@ class SparkplugUpstream final : public Upstream {
 
   std::mutex control_mu_;
   std::condition_variable control_cv_;
-  bool rebirth_requested_ = false;  // guarded by control_mu_
-  bool stopping_ = false;           // guarded by control_mu_
+  bool rebirth_requested_ = false;        // guarded by control_mu_
+  bool stopping_ = false;                 // guarded by control_mu_
+  HostTracker host_;                      // guarded by control_mu_
+  bool host_event_ = false;               // guarded by control_mu_: host_ changed
+  std::atomic<bool> host_online_{false};  // host_.online() since the last CONNECT
   std::thread control_;
 };
 

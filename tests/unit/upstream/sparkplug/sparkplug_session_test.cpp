@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,8 +46,9 @@ Decoded Decode(const std::string& bytes) {
 constexpr std::int64_t kNs = 1'000'000;  // ns per ms
 
 Record ReadingRecord(std::uint64_t seq, std::string device, std::string series, double v,
-                     std::int64_t ts_ms, std::string unit = "degC") {
-  Reading r{std::move(device), std::move(series), v, std::move(unit), Quality::kGood, ts_ms * kNs};
+                     std::int64_t ts_ms, std::string unit = "degC",
+                     Quality quality = Quality::kGood) {
+  Reading r{std::move(device), std::move(series), v, std::move(unit), quality, ts_ms * kNs};
   NewRecord nr = ToRecord(r);
   return Record{seq, nr.kind, nr.ts_ns, nr.device, nr.series, nr.body};
 }
@@ -87,7 +89,7 @@ TEST_CASE(
     "tck-id-topics-nbirth-seq-num, tck-id-topics-nbirth-bdseq-matching, "
     "tck-id-topics-nbirth-rebirth-metric: NBIRTH seq 0, bdSeq, Rebirth false") {
   Session s = MakeSession();
-  s.Begin(3, kStartMs * kNs);
+  s.Begin(3, kStartMs * kNs, 0);
   std::vector<Outgoing> out;
   s.Births(kStartMs, out);
   REQUIRE(out.size() == 1);  // no device known yet
@@ -106,13 +108,13 @@ TEST_CASE(
 
 TEST_CASE("tck-id-payloads-dbirth-order: DBIRTH before DDATA, DDATA by alias only") {
   Session s = MakeSession();
-  s.Begin(0, kStartMs * kNs);
+  s.Begin(0, kStartMs * kNs, 0);
   std::vector<Record> recs = {ReadingRecord(1, "pump-1", "temperature", 40.5, kStartMs),
                               ReadingRecord(2, "pump-1", "flow", 3.0, kStartMs, "m3/h"),
                               ReadingRecord(3, "pump/2", "temperature", 41.0, kStartMs)};
   std::vector<Outgoing> out;
   std::vector<std::size_t> msg;
-  s.Encode(recs, kStartMs, out, msg);
+  s.Encode(recs, kStartMs, 0, out, msg);
   // NBIRTH, DBIRTH pump-1, DDATA pump-1, DBIRTH pump_2, DDATA pump_2
   REQUIRE(out.size() == 5);
   CHECK(out[0].topic == "spBv1.0/g/NBIRTH/n");
@@ -154,29 +156,29 @@ TEST_CASE("tck-id-payloads-dbirth-order: DBIRTH before DDATA, DDATA by alias onl
 
 TEST_CASE("seq goes up by one on every message and wraps 255 -> 0 (tck-id-topics-ddata-seq-num)") {
   Session s(SessionOptions{.group_id = "g", .edge_node_id = "n", .max_metrics_per_message = 1});
-  s.Begin(0, kStartMs * kNs);
+  s.Begin(0, kStartMs * kNs, 0);
   std::vector<Record> recs;
   for (int i = 0; i < 300; ++i) {
     recs.push_back(ReadingRecord(static_cast<std::uint64_t>(i + 1), "d", "x", i, kStartMs + i));
   }
   std::vector<Outgoing> out;
   std::vector<std::size_t> msg;
-  s.Encode(recs, kStartMs, out, msg);
+  s.Encode(recs, kStartMs, 0, out, msg);
   REQUIRE(out.size() == 302);  // NBIRTH, DBIRTH, 300 DDATA
   for (std::size_t i = 0; i < out.size(); ++i) CHECK(Decode(out[i].payload).p->seq == i % 256);
   out.clear();
-  s.Encode({recs.data(), 1}, kStartMs, out, msg);
+  s.Encode({recs.data(), 1}, kStartMs, 0, out, msg);
   REQUIRE(out.size() == 1);  // already born: data only
   CHECK(Decode(out[0].payload).p->seq == 302 % 256);
 }
 
 TEST_CASE("a new metric of a born device triggers its DBIRTH with every metric before data") {
   Session s = MakeSession();
-  s.Begin(0, kStartMs * kNs);
+  s.Begin(0, kStartMs * kNs, 0);
   std::vector<Outgoing> out;
   std::vector<std::size_t> msg;
   std::vector<Record> a = {ReadingRecord(1, "d", "x", 1, kStartMs)};
-  s.Encode(a, kStartMs, out, msg);
+  s.Encode(a, kStartMs, 0, out, msg);
   out.clear();
   std::vector<Record> b = {ReadingRecord(2, "d", "x", 2, kStartMs),
                            EventRecord(3, "d", EventKind::kAlarm, NAN, kStartMs),
@@ -184,7 +186,7 @@ TEST_CASE("a new metric of a born device triggers its DBIRTH with every metric b
                            EventRecord(5, "d", EventKind::kHealth, 0.5, kStartMs),
                            EventRecord(6, "d", EventKind::kRul, 12, kStartMs),
                            EventRecord(7, "d", EventKind::kClear, NAN, kStartMs)};
-  s.Encode(b, kStartMs, out, msg);
+  s.Encode(b, kStartMs, 0, out, msg);
   REQUIRE(out.size() == 2);
   CHECK(out[0].topic == "spBv1.0/g/DBIRTH/n/d");
   Decoded birth = Decode(out[0].payload);
@@ -206,18 +208,18 @@ TEST_CASE(
     "a reconnect (Begin) restarts seq at 0 and re-births every device with the same "
     "aliases; records older than the session start are historical") {
   Session s = MakeSession();
-  s.Begin(0, kStartMs * kNs);
+  s.Begin(0, kStartMs * kNs, 0);
   std::vector<Outgoing> out;
   std::vector<std::size_t> msg;
   std::vector<Record> a = {ReadingRecord(1, "d", "x", 1, kStartMs)};
-  s.Encode(a, kStartMs, out, msg);
+  s.Encode(a, kStartMs, 0, out, msg);
   std::uint64_t alias = Decode(out[1].payload).Find("x")->alias;
   out.clear();
-  s.Begin(1, (kStartMs + 60'000) * kNs);
+  s.Begin(1, (kStartMs + 60'000) * kNs, 0);
   std::vector<Record> b = {ReadingRecord(2, "d", "x", 2, kStartMs),           // old
                            ReadingRecord(3, "d", "x", 3, kStartMs + 59'000),  // within grace
                            ReadingRecord(4, "d", "x", 4, kStartMs + 61'000)};
-  s.Encode(b, kStartMs + 61'000, out, msg);
+  s.Encode(b, kStartMs + 61'000, 0, out, msg);
   REQUIRE(out.size() == 3);
   CHECK(Decode(out[0].payload).p->seq == 0);
   CHECK(Decode(out[0].payload).Find("bdSeq")->long_value == 1);
@@ -232,12 +234,12 @@ TEST_CASE(
     "tck-id-operational-behavior-data-commands-rebirth-action-1: a rebirth keeps bdSeq "
     "and continues seq") {
   Session s = MakeSession();
-  s.Begin(5, kStartMs * kNs);
+  s.Begin(5, kStartMs * kNs, 0);
   std::vector<Outgoing> out;
   std::vector<std::size_t> msg;
   std::vector<Record> a = {ReadingRecord(1, "d1", "x", 1, kStartMs),
                            ReadingRecord(2, "d2", "x", 1, kStartMs)};
-  s.Encode(a, kStartMs, out, msg);
+  s.Encode(a, kStartMs, 0, out, msg);
   REQUIRE(out.size() == 5);
   out.clear();
   s.Births(kStartMs, out);
@@ -290,4 +292,117 @@ TEST_CASE("tck-id-topics-nbirth-bdseq-increment: bdSeq starts at 0, persists, wr
   CHECK(!WriteBdSeq((dir / "missing" / "bdseq").string(), 1, &err));
   CHECK(!err.empty());
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE(
+    "tck-id-operational-behavior-device-ddeath, tck-id-topics-ddeath-seq-num: a silent device "
+    "gets a DDEATH with the next seq; it is born again before its next data") {
+  constexpr std::int64_t kSilence = 5'000 * kNs;
+  Session s = MakeSession();
+  s.Begin(0, kStartMs * kNs, 0);
+  std::vector<Outgoing> out;
+  std::vector<std::size_t> msg;
+  std::vector<Record> a = {ReadingRecord(1, "d1", "x", 1, kStartMs),
+                           ReadingRecord(2, "d2", "x", 1, kStartMs)};
+  s.Encode(a, kStartMs, 0, out, msg);  // NBIRTH, DBIRTH d1, DDATA, DBIRTH d2, DDATA: seq 0..4
+  CHECK(s.NextSilenceNs(kSilence) == kSilence);
+  out.clear();
+  std::vector<Record> b = {ReadingRecord(3, "d1", "x", 2, kStartMs + 3'000)};
+  s.Encode(b, kStartMs + 3'000, 3'000 * kNs, out, msg);  // d1 seen at 3 s: seq 5
+  out.clear();
+  s.Deaths(4'999 * kNs, kSilence, kStartMs + 4'999, out);
+  CHECK(out.empty());  // d2's 5 s are not over yet
+  s.Deaths(5'000 * kNs, kSilence, kStartMs + 5'000, out);
+  REQUIRE(out.size() == 1);  // only d2: d1 was seen at 3 s
+  CHECK(out[0].topic == "spBv1.0/g/DDEATH/n/d2");
+  Decoded death = Decode(out[0].payload);
+  CHECK(death.p->seq == 6);
+  CHECK(death.p->n_metrics == 0);
+  CHECK(death.p->timestamp == static_cast<std::uint64_t>(kStartMs + 5'000));
+  CHECK(s.device_dead("d2"));
+  CHECK(s.NextSilenceNs(kSilence) == 8'000 * kNs);  // d1's deadline only
+  out.clear();
+  s.Deaths(6'000 * kNs, kSilence, kStartMs + 6'000, out);
+  CHECK(out.empty());  // one DDEATH only
+
+  // A rebirth request does not resurrect it; its next record does, with a DBIRTH first.
+  s.Births(kStartMs + 6'000, out);
+  REQUIRE(out.size() == 2);
+  CHECK(out[1].topic == "spBv1.0/g/DBIRTH/n/d1");
+  out.clear();
+  std::vector<Record> c = {ReadingRecord(4, "d2", "x", 3, kStartMs + 7'000)};
+  s.Encode(c, kStartMs + 7'000, 7'000 * kNs, out, msg);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].topic == "spBv1.0/g/DBIRTH/n/d2");
+  CHECK(out[1].topic == "spBv1.0/g/DDATA/n/d2");
+  CHECK(!s.device_dead("d2"));
+}
+
+TEST_CASE(
+    "tck-id-operational-behavior-device-ddeath: a device whose every series turns bad gets a "
+    "DDEATH; its bad readings are then acknowledged without being sent") {
+  Session s = MakeSession();
+  s.Begin(0, kStartMs * kNs, 0);
+  std::vector<Outgoing> out;
+  std::vector<std::size_t> msg;
+  std::vector<Record> a = {ReadingRecord(1, "unit-7", "x", 1, kStartMs),
+                           ReadingRecord(2, "unit-7", "y", 1, kStartMs),
+                           EventRecord(3, "unit-7", EventKind::kAlarm, NAN, kStartMs)};
+  s.Encode(a, kStartMs, 0, out, msg);
+  out.clear();
+  // One series bad: still alive (its metric is sent as null).
+  std::vector<Record> b = {ReadingRecord(4, "unit-7", "x", NAN, kStartMs + 1, "", Quality::kBad)};
+  s.Encode(b, kStartMs + 1, 0, out, msg);
+  REQUIRE(out.size() == 1);
+  CHECK(Decode(out[0].payload).p->metrics[0]->is_null);
+  out.clear();
+  // Both bad (the unit stopped answering): the data, then its DDEATH.
+  std::vector<Record> c = {ReadingRecord(5, "unit-7", "y", NAN, kStartMs + 2, "", Quality::kBad)};
+  s.Encode(c, kStartMs + 2, 0, out, msg);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].topic == "spBv1.0/g/DDATA/n/unit-7");
+  CHECK(out[1].topic == "spBv1.0/g/DDEATH/n/unit-7");
+  CHECK(s.device_dead("unit-7"));
+  out.clear();
+  // Dead: more bad readings are delivered as nothing to send.
+  std::vector<Record> d = {ReadingRecord(6, "unit-7", "x", NAN, kStartMs + 3, "", Quality::kBad),
+                           ReadingRecord(7, "unit-7", "y", NAN, kStartMs + 3, "", Quality::kBad)};
+  s.Encode(d, kStartMs + 3, 0, out, msg);
+  CHECK(out.empty());
+  CHECK(msg == std::vector<std::size_t>{Session::kNoMessage, Session::kNoMessage});
+  // A good reading: DBIRTH (every metric) and data.
+  std::vector<Record> e = {ReadingRecord(8, "unit-7", "x", 5, kStartMs + 4)};
+  s.Encode(e, kStartMs + 4, 0, out, msg);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].topic == "spBv1.0/g/DBIRTH/n/unit-7");
+  CHECK(Decode(out[0].payload).p->n_metrics == 3);
+  CHECK(out[1].topic == "spBv1.0/g/DDATA/n/unit-7");
+  CHECK(!s.device_dead("unit-7"));
+}
+
+TEST_CASE(
+    "tck-id-message-flow-edge-node-birth-publish-phid-wait-online, "
+    "tck-id-message-flow-edge-node-birth-publish-phid-wait-timestamp: STATE is JSON with online "
+    "and timestamp; an older STATE does not count") {
+  std::optional<HostState> on = ParseHostState(R"({"online":true,"timestamp":1700000000000})");
+  REQUIRE(on);
+  CHECK(on->online);
+  CHECK(on->timestamp == 1700000000000u);
+  // The 2.2-era bdSeq key is ignored.
+  CHECK(ParseHostState(R"({"online":false,"bdSeq":3,"timestamp":5})").has_value());
+  CHECK(!ParseHostState(R"({"online":"true","timestamp":5})"));  // not a bool
+  CHECK(!ParseHostState(R"({"online":true})"));                  // no timestamp
+  CHECK(!ParseHostState(R"({"online":true,"timestamp":-1})"));
+  CHECK(!ParseHostState("ONLINE"));  // Sparkplug 2.2's plain-text STATE
+  CHECK(!ParseHostState(""));
+
+  HostTracker t;
+  CHECK(!t.online());
+  CHECK(t.Observe({true, 100}));
+  CHECK(t.online());
+  CHECK(!t.Observe({false, 99}));  // older: a stale retained message
+  CHECK(t.online());
+  CHECK(t.Observe({true, 100}));  // the same one again (retained, delivered on resubscribe)
+  CHECK(t.Observe({false, 101}));
+  CHECK(!t.online());
 }
