@@ -9,12 +9,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <utility>
-
-#include "gateway/connect/paho_tls.h"
-#include "gateway/connect/secret.h"
 
 namespace pn::sparkplug {
 
@@ -25,148 +20,78 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 const config::TableSpec& Spec() {
-  static const config::TableSpec spec{
-      "Publishes records as a Sparkplug B 3.0 edge node (Paho MQTT C++, protobuf-c).",
-      {
-          {.name = "servers",
-           .type = ValueType::kStringList,
-           .description = "Broker URIs, tried in order until one accepts the connection: "
-                          "tcp://HOST:PORT (or mqtt://) in the clear, ssl://HOST:PORT (or "
-                          "mqtts://) with TLS.",
-           .required = true,
-           .example = "[\"tcp://127.0.0.1:1883\"]"},
-          {.name = "client_id",
-           .type = ValueType::kString,
-           .default_value = std::string(""),
-           .description = "MQTT client identifier, unique on the broker. Empty means "
-                          "\"processnow-GATEWAY-UPSTREAM\"."},
-          {.name = "group_id",
-           .type = ValueType::kString,
-           .description = "Sparkplug group id: the second level of every topic "
-                          "(spBv1.0/GROUP/...). No '/', '+' or '#'.",
-           .required = true,
-           .example = "\"plant-1\""},
-          {.name = "edge_node_id",
-           .type = ValueType::kString,
-           .default_value = std::string(""),
-           .description = "Sparkplug edge node id. Empty means gateway.id. No '/', '+' or '#'. "
-                          "Each gateway device is a Sparkplug device of this node (its name with "
-                          "'/', '+' and '#' turned into '_')."},
-          {.name = "bdseq_file",
-           .type = ValueType::kString,
-           .description = "File that keeps the next bdSeq (birth/death sequence number) across "
-                          "restarts; written before every MQTT CONNECT. Put it in "
-                          "gateway.data_dir.",
-           .required = true,
-           .example = "\"/var/lib/processnow/sparkplug.bdseq\""},
-          {.name = "primary_host_id",
-           .type = ValueType::kString,
-           .default_value = std::string(""),
-           .description = "Sparkplug host id of the primary host application (for example "
-                          "Ignition's). When set, nothing is published until its STATE message "
-                          "(spBv1.0/STATE/ID) says online; when it says offline the node "
-                          "publishes NDEATH, disconnects and waits for it again, keeping records "
-                          "buffered. Empty: no primary host.",
-           .example = "\"scada-host-1\""},
-          {.name = "device_timeout_ms",
-           .type = ValueType::kInt,
-           .default_value = std::int64_t{0},
-           .description = "A device with no record for this long gets a DDEATH (a new DBIRTH when "
-                          "it reports again). Set it above the slowest poll interval of the "
-                          "devices. 0: only a device whose every series has quality \"bad\" "
-                          "gets a DDEATH.",
-           .min = 0,
-           .max = 86400000},
-          {.name = "qos",
-           .type = ValueType::kInt,
-           .default_value = std::int64_t{1},
-           .description = "MQTT QoS of births and data. 1 (the default) acknowledges records "
-                          "only on PUBACK (at-least-once); the specification asks for 0, which "
-                          "acknowledges them once written to the socket, so records can be lost "
-                          "when the connection drops. The NDEATH will is always QoS 1.",
-           .min = 0,
-           .max = 1},
-          {.name = "historical_grace_ms",
-           .type = ValueType::kInt,
-           .default_value = std::int64_t{5000},
-           .description = "A record whose timestamp is older than the start of the current MQTT "
-                          "session minus this is sent with is_historical = true (buffered data "
-                          "replayed after an outage, or data from a source with a past clock).",
-           .min = 0,
-           .max = 86400000},
-          {.name = "max_metrics_per_message",
-           .type = ValueType::kInt,
-           .default_value = std::int64_t{1000},
-           .description = "Most metrics in one DDATA message.",
-           .min = 1,
-           .max = 100000},
-          {.name = "max_inflight",
-           .type = ValueType::kInt,
-           .default_value = std::int64_t{64},
-           .description = "Most messages published and not yet acknowledged at any time.",
-           .min = 1,
-           .max = 65535},
-          {.name = "publish_timeout_ms",
-           .type = ValueType::kInt,
-           .default_value = std::int64_t{10000},
-           .description = "How long one send waits for the acknowledgements of its messages; "
-                          "then the connection is dropped and the records are sent again after "
-                          "new births.",
-           .min = 100,
-           .max = 600000},
-          {.name = "connect_timeout_ms",
-           .type = ValueType::kInt,
-           .default_value = std::int64_t{5000},
-           .description = "How long a connection attempt (TCP, TLS and MQTT handshakes) may "
-                          "take.",
-           .min = 100,
-           .max = 600000},
-          {.name = "keep_alive_s",
-           .type = ValueType::kInt,
-           .default_value = std::int64_t{30},
-           .description = "MQTT keep-alive interval: the broker publishes the NDEATH about 1.5 "
-                          "times this after the gateway vanished.",
-           .min = 1,
-           .max = 65535},
-          {.name = "username",
-           .type = ValueType::kString,
-           .default_value = std::string(""),
-           .description = "User name for the broker. Empty: no user name."},
-          {.name = "password_file",
-           .type = ValueType::kString,
-           .default_value = std::string(""),
-           .description = "File holding the password (one line; a trailing newline is "
-                          "ignored). Never logged."},
-          {.name = "ca_file",
-           .type = ValueType::kString,
-           .default_value = std::string(""),
-           .description = "TLS: PEM file of the certificate authorities that sign the broker's "
-                          "certificate. Empty: the system's trust store."},
-          {.name = "cert_file",
-           .type = ValueType::kString,
-           .default_value = std::string(""),
-           .description = "TLS: PEM file of the client certificate (and chain)."},
-          {.name = "key_file",
-           .type = ValueType::kString,
-           .default_value = std::string(""),
-           .description = "TLS: PEM file of the client certificate's private key. Empty: the "
-                          "key is in cert_file."},
-          {.name = "tls_verify_hostname",
-           .type = ValueType::kBool,
-           .default_value = true,
-           .description = "TLS: check that the broker's certificate names the host in the "
-                          "URI."},
-      }};
+  static const config::TableSpec spec = [] {
+    config::TableSpec t{
+        "Publishes records as a Sparkplug B 3.0 edge node (Paho MQTT C++, protobuf-c).",
+        mqtt_upstream::ConnectionHeadKeys(),
+    };
+    std::vector<config::KeySpec> own = {
+        {.name = "group_id",
+         .type = ValueType::kString,
+         .description = "Sparkplug group id: the second level of every topic "
+                        "(spBv1.0/GROUP/...). No '/', '+' or '#'.",
+         .required = true,
+         .example = "\"plant-1\""},
+        {.name = "edge_node_id",
+         .type = ValueType::kString,
+         .default_value = std::string(""),
+         .description = "Sparkplug edge node id. Empty means gateway.id. No '/', '+' or '#'. "
+                        "Each gateway device is a Sparkplug device of this node (its name with "
+                        "'/', '+' and '#' turned into '_')."},
+        {.name = "bdseq_file",
+         .type = ValueType::kString,
+         .description = "File that keeps the next bdSeq (birth/death sequence number) across "
+                        "restarts; written before every MQTT CONNECT. Put it in "
+                        "gateway.data_dir.",
+         .required = true,
+         .example = "\"/var/lib/processnow/sparkplug.bdseq\""},
+        {.name = "primary_host_id",
+         .type = ValueType::kString,
+         .default_value = std::string(""),
+         .description = "Sparkplug host id of the primary host application (for example "
+                        "Ignition's). When set, nothing is published until its STATE message "
+                        "(spBv1.0/STATE/ID) says online; when it says offline the node "
+                        "publishes NDEATH, disconnects and waits for it again, keeping records "
+                        "buffered. Empty: no primary host.",
+         .example = "\"scada-host-1\""},
+        {.name = "device_timeout_ms",
+         .type = ValueType::kInt,
+         .default_value = std::int64_t{0},
+         .description = "A device with no record for this long gets a DDEATH (a new DBIRTH when "
+                        "it reports again). Set it above the slowest poll interval of the "
+                        "devices. 0: only a device whose every series has quality \"bad\" "
+                        "gets a DDEATH.",
+         .min = 0,
+         .max = 86400000},
+        {.name = "qos",
+         .type = ValueType::kInt,
+         .default_value = std::int64_t{1},
+         .description = "MQTT QoS of births and data. 1 (the default) acknowledges records "
+                        "only on PUBACK (at-least-once); the specification asks for 0, which "
+                        "acknowledges them once written to the socket, so records can be lost "
+                        "when the connection drops. The NDEATH will is always QoS 1.",
+         .min = 0,
+         .max = 1},
+        {.name = "historical_grace_ms",
+         .type = ValueType::kInt,
+         .default_value = std::int64_t{5000},
+         .description = "A record whose timestamp is older than the start of the current MQTT "
+                        "session minus this is sent with is_historical = true (buffered data "
+                        "replayed after an outage, or data from a source with a past clock).",
+         .min = 0,
+         .max = 86400000},
+        {.name = "max_metrics_per_message",
+         .type = ValueType::kInt,
+         .default_value = std::int64_t{1000},
+         .description = "Most metrics in one DDATA message.",
+         .min = 1,
+         .max = 100000},
+    };
+    t.keys.insert(t.keys.end(), own.begin(), own.end());
+    for (config::KeySpec& k : mqtt_upstream::ConnectionTailKeys()) t.keys.push_back(std::move(k));
+    return t;
+  }();
   return spec;
-}
-
-bool IsTlsUri(std::string_view uri) {
-  return uri.starts_with("ssl://") || uri.starts_with("mqtts://") || uri.starts_with("wss://");
-}
-
-bool IsKnownUri(std::string_view uri) {
-  return uri.starts_with("tcp://") || uri.starts_with("mqtt://") || uri.starts_with("ws://") ||
-         IsTlsUri(uri);
 }
 
 bool ValidId(std::string_view id) {
@@ -184,14 +109,7 @@ std::int64_t NowMs() { return NowNs() / 1'000'000; }
 }  // namespace
 
 void Check(const config::Section& s, config::ErrorList& errors) {
-  auto servers = s.GetStringList("servers");
-  if (servers.empty()) s.AddError(errors, "servers", "must name at least one broker URI");
-  for (const auto& uri : servers) {
-    if (!IsKnownUri(uri)) {
-      s.AddError(errors, "servers",
-                 "\"" + uri + "\" is not tcp://, mqtt://, ssl://, mqtts://, ws:// or wss://");
-    }
-  }
+  mqtt_upstream::CheckConnection(s, errors);
   if (!ValidId(s.GetString("group_id"))) {
     s.AddError(errors, "group_id", "must be non-empty without '/', '+' or '#'");
   }
@@ -202,18 +120,11 @@ void Check(const config::Section& s, config::ErrorList& errors) {
   if (std::string h = s.GetString("primary_host_id"); !h.empty() && !ValidId(h)) {
     s.AddError(errors, "primary_host_id", "must not contain '/', '+' or '#'");
   }
-  for (const char* key : {"password_file", "ca_file", "cert_file", "key_file"}) {
-    std::string f = s.GetString(key);
-    if (!f.empty() && ::access(f.c_str(), R_OK) != 0) {
-      s.AddError(errors, key, "cannot read \"" + f + "\": " + std::strerror(errno));
-    }
-  }
 }
 
 SparkplugUpstream::SparkplugUpstream(std::string name, Options options)
     : name_(std::move(name)), options_(std::move(options)), session_(options_.session) {
-  tls_ = std::any_of(options_.servers.begin(), options_.servers.end(),
-                     [](const std::string& u) { return IsTlsUri(u); });
+  mqtt_upstream::WarnAboutTls(name_, options_.conn);
 }
 
 SparkplugUpstream::~SparkplugUpstream() { Stop(); }
@@ -231,10 +142,10 @@ Status SparkplugUpstream::Connect() {
     if (!client_) {
       mqtt::create_options co;
       co.set_send_while_disconnected(false);
-      co.set_max_buffered_messages(options_.max_inflight + 1024);
-      client_ =
-          std::make_unique<mqtt::async_client>(options_.servers.front(), options_.client_id, co,
-                                               static_cast<mqtt::iclient_persistence*>(nullptr));
+      co.set_max_buffered_messages(options_.conn.max_inflight + 1024);
+      client_ = std::make_unique<mqtt::async_client>(
+          options_.conn.servers.front(), options_.conn.client_id, co,
+          static_cast<mqtt::iclient_persistence*>(nullptr));
       client_->set_connection_lost_handler([this](const std::string& cause) {
         connected_ = false;
         spdlog::warn("upstream {}: connection to the broker lost{}{}", name_,
@@ -243,25 +154,12 @@ Status SparkplugUpstream::Connect() {
       client_->set_message_callback(
           [this](mqtt::const_message_ptr m) { OnMessage(m->get_topic(), m->get_payload_str()); });
     }
-    mqtt::connect_options_builder b;
-    b.servers(std::make_shared<mqtt::string_collection>(options_.servers))
-        .clean_session(true)  // Sparkplug 3.0 with MQTT 3.1.1
-        .keep_alive_interval(options_.keep_alive)
-        .connect_timeout(options_.connect_timeout)
-        .max_inflight(options_.max_inflight)
-        .automatic_reconnect(false)
-        .will(mqtt::message(session_.NodeTopic("NDEATH"), session_.DeathPayload(bd_seq, NowMs()), 1,
-                            false));
-    if (!options_.username.empty()) b.user_name(options_.username);
-    if (!options_.password.empty()) b.password(options_.password);
-    if (tls_) {
-      b.ssl(connect::PahoSslOptions({.ca_file = options_.ca_file,
-                                     .cert_file = options_.cert_file,
-                                     .key_file = options_.key_file,
-                                     .verify_hostname = options_.tls_verify_hostname}));
-    }
-    mqtt::token_ptr tok = client_->connect(b.finalize());
-    if (!tok->wait_for(options_.connect_timeout + milliseconds(2000))) {
+    // Clean session: Sparkplug 3.0 over MQTT 3.1.1.
+    mqtt::connect_options co = mqtt_upstream::BuildConnectOptions(options_.conn, true, &diagnosis_);
+    co.set_will(mqtt::will_options(session_.NodeTopic("NDEATH"),
+                                   session_.DeathPayload(bd_seq, NowMs()), 1, false));
+    mqtt::token_ptr tok = client_->connect(co);
+    if (!tok->wait_for(options_.conn.connect_timeout + milliseconds(2000))) {
       client_.reset();
       return Status::Unavailable("connecting to the broker timed out");
     }
@@ -269,20 +167,21 @@ Status SparkplugUpstream::Connect() {
     // subscribing); until then nothing is born.
     host_online_ = false;
     auto sub = client_->subscribe(session_.NodeTopic("NCMD"), 1);
-    if (!sub->wait_for(options_.publish_timeout)) {
+    if (!sub->wait_for(options_.conn.publish_timeout)) {
       client_.reset();  // start over with a fresh client next time
       return Status::Unavailable("subscribing to NCMD timed out");
     }
     if (!options_.primary_host_id.empty()) {
       auto st = client_->subscribe(StateTopic(), 1);
-      if (!st->wait_for(options_.publish_timeout)) {
+      if (!st->wait_for(options_.conn.publish_timeout)) {
         client_.reset();
         return Status::Unavailable("subscribing to " + StateTopic() + " timed out");
       }
     }
   } catch (const std::exception& e) {
-    return Status::Unavailable(std::string("cannot connect to the broker: ") + e.what());
+    return Status::Unavailable(diagnosis_.Describe(e.what()));
   }
+  diagnosis_.Clear();
   connected_ = true;
   session_.Begin(bd_seq, NowNs(), steady_clock::now().time_since_epoch().count());
   spdlog::info("upstream {}: connected as Sparkplug edge node {} with bdSeq {}", name_,
@@ -305,78 +204,20 @@ Status SparkplugUpstream::Connect() {
 }
 
 std::string SparkplugUpstream::PublishAll(std::vector<Outgoing>& out, std::vector<bool>& acked) {
-  const std::size_t n = out.size();
-  const auto deadline = steady_clock::now() + options_.publish_timeout;
-  const auto window = static_cast<std::size_t>(options_.max_inflight);
-  std::vector<mqtt::delivery_token_ptr> tokens(n);
-  acked.assign(n, false);
-  std::string error;
-  auto wait_one = [&](std::size_t i) -> bool {
-    for (;;) {
-      auto now = steady_clock::now();
-      if (now >= deadline) {
-        error = "no acknowledgement within publish_timeout_ms";
-        return false;
-      }
-      auto slice =
-          std::min(std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds(1),
-                   milliseconds(50));
-      try {
-        if (tokens[i]->wait_for(slice)) {
-          acked[i] = true;
-          return true;
-        }
-      } catch (const std::exception& e) {
-        error = std::string("publish failed: ") + e.what();
-        return false;
-      }
-      if (!connected_) {
-        error = "connection to the broker lost";
-        return false;
-      }
-    }
-  };
-  std::size_t published = 0, waited = 0;
-  bool failed = false;
-  for (; published < n && !failed; ++published) {
-    while (published - waited >= window) {
-      if (!wait_one(waited)) {
-        failed = true;
-        break;
-      }
-      ++waited;
-    }
-    if (failed) break;
-    if (!options_.primary_host_id.empty() && !host_online_) {
-      // The host's offline STATE arrived mid-batch: stop now; the caller drops the session.
-      error = "primary host " + options_.primary_host_id + " went offline";
-      failed = true;
-      break;
-    }
-    try {
-      tokens[published] = client_->publish(mqtt::make_message(
-          out[published].topic, std::move(out[published].payload), options_.qos, false));
-    } catch (const std::exception& e) {
-      error = std::string("publish failed: ") + e.what();
-      failed = true;
-      break;
-    }
+  std::function<std::string()> host_gate;
+  if (!options_.primary_host_id.empty()) {
+    // The host's offline STATE arrived mid-batch: stop now; the caller drops the session.
+    host_gate = [this]() -> std::string {
+      return host_online_ ? "" : "primary host " + options_.primary_host_id + " went offline";
+    };
   }
-  while (!failed && waited < published) {
-    if (!wait_one(waited)) {
-      failed = true;
-      break;
-    }
-    ++waited;
-  }
-  for (std::size_t i = waited; i < published; ++i) {
-    try {
-      if (tokens[i] && tokens[i]->try_wait()) acked[i] = true;
-    } catch (const std::exception&) {
-    }
-  }
-  if (!failed) return "";
-  return error.empty() ? "not every message was acknowledged" : error;
+  return mqtt_upstream::PublishWindow(
+      *client_, out.size(),
+      [this, &out](std::size_t i) {
+        return mqtt::make_message(out[i].topic, std::move(out[i].payload), options_.qos, false);
+      },
+      static_cast<std::size_t>(options_.conn.max_inflight), options_.conn.publish_timeout,
+      connected_, acked, host_gate);
 }
 
 void SparkplugUpstream::Disconnect(milliseconds bound) {
@@ -441,7 +282,7 @@ SendResult SparkplugUpstream::Send(std::span<const Record> records) {
   result.delivered = delivered;
   if (error.empty() && delivered == records.size()) return result;
   // A failed send leaves a seq gap in this session: drop it, the next send starts a new one.
-  Disconnect(std::min(options_.publish_timeout, milliseconds(1000)));
+  Disconnect(std::min(options_.conn.publish_timeout, milliseconds(1000)));
   result.code = SendCode::kRetry;
   result.error = error.empty() ? "not every message was acknowledged" : error;
   return result;
@@ -553,7 +394,7 @@ void SparkplugUpstream::Stop() {
   }
   if (control_.joinable()) control_.join();
   std::lock_guard lock(mu_);
-  Disconnect(std::min(options_.publish_timeout, milliseconds(2000)));
+  Disconnect(std::min(options_.conn.publish_timeout, milliseconds(2000)));
 }
 
 UpstreamType UpstreamTypeEntry() {
@@ -567,10 +408,9 @@ UpstreamType UpstreamTypeEntry() {
       .create = [](const config::Section& s,
                    const UpstreamContext& ctx) -> Result<std::unique_ptr<Upstream>> {
         Options o;
-        o.servers = s.GetStringList("servers");
-        if (o.servers.empty()) return Err(Status::Config("servers: no broker URI"));
-        o.client_id = s.GetString("client_id");
-        if (o.client_id.empty()) o.client_id = "processnow-" + ctx.gateway_id + "-" + ctx.name;
+        auto conn = mqtt_upstream::ReadConnection(s, ctx);
+        if (!conn) return Err(conn.error());
+        o.conn = std::move(*conn);
         o.session.group_id = s.GetString("group_id");
         o.session.edge_node_id = s.GetString("edge_node_id");
         if (o.session.edge_node_id.empty()) o.session.edge_node_id = SanitizeId(ctx.gateway_id);
@@ -584,18 +424,6 @@ UpstreamType UpstreamTypeEntry() {
         o.primary_host_id = s.GetString("primary_host_id");
         o.device_timeout = milliseconds(s.GetInt("device_timeout_ms"));
         o.qos = static_cast<int>(s.GetInt("qos"));
-        o.max_inflight = static_cast<int>(s.GetInt("max_inflight"));
-        o.publish_timeout = milliseconds(s.GetInt("publish_timeout_ms"));
-        o.connect_timeout = milliseconds(s.GetInt("connect_timeout_ms"));
-        o.keep_alive = std::chrono::seconds(s.GetInt("keep_alive_s"));
-        o.username = s.GetString("username");
-        auto pw = connect::ReadSecret({.file = s.GetString("password_file")});
-        if (!pw) return Err(pw.error());
-        o.password = std::move(*pw);
-        o.ca_file = s.GetString("ca_file");
-        o.cert_file = s.GetString("cert_file");
-        o.key_file = s.GetString("key_file");
-        o.tls_verify_hostname = s.GetBool("tls_verify_hostname");
         return std::make_unique<SparkplugUpstream>(ctx.name, std::move(o));
       }};
 }

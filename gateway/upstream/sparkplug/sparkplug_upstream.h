@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/upstream/mqtt/mqtt_connection.h"
 #include "gateway/upstream/sparkplug/sparkplug_session.h"
 #include "gateway/upstream/upstream.h"
 
@@ -45,21 +46,12 @@ class async_client;
 namespace pn::sparkplug {
 
 struct Options {
-  std::vector<std::string> servers;
-  std::string client_id;
+  mqtt_upstream::ConnectionOptions conn;  // servers, client id, window, timeouts, credentials, TLS
   SessionOptions session;
   std::string bdseq_file;
   std::string primary_host_id;                  // empty: no primary host
   std::chrono::milliseconds device_timeout{0};  // 0: no DDEATH for silence
   int qos = 1;
-  int max_inflight = 64;
-  std::chrono::milliseconds publish_timeout{10000};
-  std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::seconds keep_alive{30};
-  std::string username;
-  std::string password;  // secret: never logged
-  std::string ca_file, cert_file, key_file;
-  bool tls_verify_hostname = true;
 };
 
 class SparkplugUpstream final : public Upstream {
@@ -85,7 +77,7 @@ class SparkplugUpstream final : public Upstream {
 
   std::string name_;
   Options options_;
-  bool tls_ = false;
+  mqtt_upstream::ConnectDiagnosis diagnosis_{options_.conn};
   std::mutex mu_;  // session_, client_ (connect/publish), out_
   Session session_;
   std::unique_ptr<mqtt::async_client> client_;

@@ -157,17 +157,17 @@ std::vector<Record> Records(std::uint64_t first, std::size_t n) {
 
 Options MakeOptions(const std::string& uri, PayloadFormat format) {
   Options o;
-  o.servers = {uri};
-  o.client_id = "pn-ut-pub-" + std::to_string(::getpid());
+  o.conn.servers = {uri};
+  o.conn.client_id = "pn-ut-pub-" + std::to_string(::getpid());
   o.encoder.gateway_id = "gw";
   o.encoder.upstream = "up";
   o.encoder.topic = *TopicTemplate::Parse("{gateway}/{device}/{series}");
   o.encoder.format = format;
   o.encoder.batch_max_records = 7;
   o.status_topic = "gw/status";
-  o.max_inflight = 2;
-  o.publish_timeout = 5000ms;
-  o.connect_timeout = 2000ms;
+  o.conn.max_inflight = 2;
+  o.conn.publish_timeout = 5000ms;
+  o.conn.connect_timeout = 2000ms;
   return o;
 }
 
@@ -215,7 +215,7 @@ TEST_CASE("a window larger than Paho's default buffer of 100 messages works") {
   Broker broker;
   REQUIRE(broker.Start());
   Options o = MakeOptions(broker.uri(), PayloadFormat::kJson);
-  o.max_inflight = 1000;
+  o.conn.max_inflight = 1000;
   MqttUpstream up("up", o);
   REQUIRE(up.Start().ok());
   auto recs = Records(1, 2000);
@@ -231,7 +231,7 @@ TEST_CASE("servers are tried in order and a persistent session works") {
   Broker broker;
   REQUIRE(broker.Start());
   Options o = MakeOptions(broker.uri(), PayloadFormat::kInflux);
-  o.servers = {"tcp://127.0.0.1:" + std::to_string(FreePort()), broker.uri()};
+  o.conn.servers = {"tcp://127.0.0.1:" + std::to_string(FreePort()), broker.uri()};
   o.clean_session = false;
   MqttUpstream up("up", o);
   REQUIRE(up.Start().ok());
