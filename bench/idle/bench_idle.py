@@ -7,6 +7,8 @@ Configs (each run for --measure-s after --settle-s; medians over --runs runs):
   nothing   one sim driver that samples every 30 s, a file upstream: next to nothing to do
   modbus    1000 Modbus tags on 10 units polled every second from the real pn_modbus_server,
             50 threshold rules, a file upstream (bench/deploy's large config)
+  mqtt      (--mqtt) an MQTT driver subscribed on a mosquitto broker (free loopback port) where
+            nobody publishes, a file upstream
 
 Wake-ups are context switches (voluntary + involuntary) of all the daemon's threads, from
 /proc/PID/task/*/status; CPU is utime + stime from /proc/PID/stat. Per-thread figures are
@@ -40,6 +42,21 @@ log_level = "warn"
 type = "sim"
 devices = 1
 interval_ms = 30000
+[upstreams.out]
+type = "file"
+path = "{dir}/out.jsonl"
+"""
+
+MQTT = """
+[gateway]
+id = "bench"
+data_dir = "{dir}/data"
+log_level = "warn"
+[drivers.sub]
+type = "mqtt"
+broker = "{broker}"
+topics = ["plant/{{device}}/{{series}}"]
+payload = "plain"
 [upstreams.out]
 type = "file"
 path = "{dir}/out.jsonl"
@@ -97,12 +114,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--binary", required=True)
     ap.add_argument("--modbus-server", help="pn_modbus_server (tests/integration/peers)")
+    ap.add_argument("--mqtt", action="store_true", help="also an idle MQTT subscription")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--settle-s", type=float, default=3.0)
     ap.add_argument("--measure-s", type=float, default=10.0)
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="pn-bench-idle-")
     server = None
+    broker = None
     try:
         configs = []
         d = os.path.join(work, "nothing")
@@ -119,6 +138,17 @@ def main():
             os.makedirs(d)
             configs.append(("1000 Modbus tags polled every 1 s, 50 rules",
                             bench_deploy.write_large(d, int(line[1]))))
+        if a.mqtt:
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                            "..", "tests", "integration", "peers"))
+            from mqtt_broker import Broker
+            d = os.path.join(work, "mqtt")
+            os.makedirs(d)
+            broker = Broker(os.path.join(d, "broker")).start()
+            with open(os.path.join(d, "gateway.toml"), "w") as f:
+                f.write(MQTT.format(dir=d, broker=broker.uri))
+            configs.append(("MQTT driver subscribed, nothing published",
+                            os.path.join(d, "gateway.toml")))
         print(f"binary: {a.binary}; medians of {a.runs} runs of {a.measure_s:.0f} s")
         print("| config | CPU (% of a core) | wake-ups/s | by thread (wake-ups/s) |")
         print("|---|---|---|---|")
@@ -132,6 +162,8 @@ def main():
                                if v >= 0.5)
             print(f"| {name} | {cpu:.2f} | {wake:.0f} | {detail} |")
     finally:
+        if broker is not None:
+            broker.stop()
         if server is not None:
             server.terminate()
             server.wait(timeout=10)

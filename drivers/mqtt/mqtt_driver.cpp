@@ -27,6 +27,9 @@ using config::ValueType;
 constexpr std::int64_t kNsPerMs = 1'000'000;
 // The longest a decoded reading waits in the driver before it is handed to the pipeline.
 constexpr std::chrono::milliseconds kMaxLatency{10};
+// An idle receive loop (nothing pending) sleeps until a message comes, a stop, or this long to
+// look at the connection: an idle gateway does not wake every kMaxLatency.
+constexpr std::chrono::milliseconds kIdleCheck{1000};
 
 const TableSpec& BuildSpec() {
   static const TableSpec spec = [] {
@@ -354,8 +357,14 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
     std::condition_variable room;   // pending below the bound (or closing)
     std::vector<Reading> pending;
     bool draining = false;  // this thread is in its receive loop (not connecting)
+    bool idle = false;      // this thread sleeps until the first message
     bool closing = false;
   } inbox;
+  // A stop wakes the receive loop at once (under the lock: no lost wake-up).
+  std::stop_callback wake_on_stop(stop, [&inbox] {
+    std::lock_guard lock(inbox.mu);
+    inbox.ready.notify_all();
+  });
   const std::size_t max_pending = std::max<std::size_t>(settings_.batch * 16, 16384);
   serial::BadInputLog bad(name_, "bad payload", clock_, settings_.log_interval_ms * kNsPerMs);
   client->set_message_callback([&](::mqtt::const_message_ptr msg) {
@@ -371,8 +380,12 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
       });
       if (inbox.closing) return;
       const bool below = inbox.pending.size() < settings_.batch;
+      const bool was_empty = inbox.pending.empty();
       Status st = decoder_->Decode(msg->get_topic(), payload, clock_->NowNs(), inbox.pending);
-      if (below && inbox.pending.size() >= settings_.batch) inbox.ready.notify_one();
+      if ((below && inbox.pending.size() >= settings_.batch) ||
+          (inbox.idle && was_empty && !inbox.pending.empty())) {
+        inbox.ready.notify_one();
+      }
       lock.unlock();
       if (!st.ok()) {
         stats_.errors.fetch_add(1, std::memory_order_relaxed);
@@ -453,10 +466,21 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
 
     {
       std::unique_lock lock(inbox.mu);
-      // Wakes when a full batch is waiting, else after kMaxLatency with what there is: one
-      // wake-up per batch at high rates, at most kMaxLatency added delay at low rates.
-      inbox.ready.wait_for(lock, kMaxLatency,
-                           [&] { return inbox.pending.size() >= settings_.batch; });
+      if (inbox.pending.empty()) {
+        // Idle: sleep until the first message (the callback wakes this thread), a stop, or
+        // kIdleCheck to look at the connection.
+        inbox.idle = true;
+        inbox.ready.wait_for(lock, kIdleCheck,
+                             [&] { return !inbox.pending.empty() || stop.stop_requested(); });
+        inbox.idle = false;
+      }
+      if (!inbox.pending.empty()) {
+        // Wakes when a full batch is waiting, else after kMaxLatency with what there is: one
+        // wake-up per batch at high rates, at most kMaxLatency added delay at low rates.
+        inbox.ready.wait_for(lock, kMaxLatency, [&] {
+          return inbox.pending.size() >= settings_.batch || stop.stop_requested();
+        });
+      }
       taken.swap(inbox.pending);  // `pending` keeps the old capacity of `taken`
     }
     inbox.room.notify_one();
