@@ -52,19 +52,8 @@ def load_pb2():
 
 pb2 = load_pb2()
 
-RULES = """
-[[rule]]
-name = "temperature_high"
-devices = ["pump-*"]
-series = ["temperature"]
-[rule.detector]
-type = "threshold"
-above = 90.0
-[rule.alarm]
-raise_after = 3
-clear_after = 3
-severity = "critical"
-"""
+sys.path.insert(0, os.path.join(SOURCE, "bench", "mqtt_forward"))
+from run_mqtt_forward import RULES  # noqa: E402  (the same threshold rule as that bench)
 
 CONFIG = """
 [gateway]

@@ -340,17 +340,21 @@ class Rebirth(SparkplugTestCase):
         self.assert_seq_rules(msgs)
 
 
-def readings(msgs):
-    """{(device, metric name, timestamp ms)} of every reading that reached the host, by resolving
-    DDATA aliases with the device's latest DBIRTH."""
-    aliases, got = {}, set()
+def data_points(msgs):
+    """((device, metric name, timestamp ms), metric) for every DDATA metric that reached the
+    host, its alias resolved with the device's latest DBIRTH."""
+    aliases = {}
     for m in msgs:
         if m["type"] == "DBIRTH":
             aliases[m["device"]] = {x.alias: x.name for x in m["p"].metrics}
         elif m["type"] == "DDATA":
             for x in m["p"].metrics:
-                got.add((m["device"], aliases[m["device"]][x.alias], x.timestamp))
-    return got
+                yield (m["device"], aliases[m["device"]][x.alias], x.timestamp), x
+
+
+def readings(msgs):
+    """{(device, metric name, timestamp ms)} of every reading that reached the host."""
+    return {key for key, _ in data_points(msgs)}
 
 
 def sessions_are_consistent(test, msgs):
@@ -475,15 +479,9 @@ interval_ms = 20
         self.wait_for(lambda: buffered <= readings(self.host.messages()), timeout=60,
                       what="every reading buffered at the kill at the host")
         msgs = self.host.messages()
-        aliases = {}
-        for m in msgs:
-            if m["type"] == "DBIRTH":
-                aliases[m["device"]] = {x.alias: x.name for x in m["p"].metrics}
-            elif m["type"] == "DDATA":
-                for x in m["p"].metrics:
-                    key = (m["device"], aliases[m["device"]][x.alias], x.timestamp)
-                    if key in buffered:
-                        self.assertTrue(x.is_historical, f"{key} not historical")
+        for key, x in data_points(msgs):
+            if key in buffered:
+                self.assertTrue(x.is_historical, f"{key} not historical")
         self.assert_seq_rules(msgs)
         sessions_are_consistent(self, msgs)
 
