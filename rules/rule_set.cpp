@@ -484,7 +484,10 @@ class Loader {
         def.group_series += def.series[i];
       }
       if (def.detector != nullptr && !def.detector->multivariate) {
-        errors_.Add(file, det->Find("type")->pos, s.PathOf("detector") + ".type",
+        // No `type` key means the default detector: point at the table itself.
+        const Node* type_node = det->Find("type");
+        errors_.Add(file, type_node != nullptr ? type_node->pos : det->pos,
+                    s.PathOf("detector") + ".type",
                     "detector " + Quote(def.detector->name) +
                         " is univariate; a rule with [rule.health] takes only a multivariate "
                         "detector (put this one in a rule of its own)");

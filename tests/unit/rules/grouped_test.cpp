@@ -186,6 +186,15 @@ TEST_CASE("grouped rules need exact, distinct series names and no univariate det
         "[rule.health] takes only a multivariate detector (put this one in a rule of its own)\n");
 }
 
+TEST_CASE("a [rule.detector] without type beside [rule.health] is an error, not a crash") {
+  // Found by the rules fuzz target (tests/fuzz/regressions/rules/): the default detector is
+  // univariate, and the error used to read the position of the missing `type` key.
+  std::string errors;
+  CHECK(Load("[[rule]]\nname = \"h\"\n[rule.detector]\n[rule.health]\n", &errors) == nullptr);
+  CHECK(errors.find("is univariate; a rule with [rule.health] takes only a multivariate") !=
+        std::string::npos);
+}
+
 TEST_CASE("AdoptState keeps health model state of an unchanged grouped rule") {
   std::vector<std::vector<double>> fed;
   const char* rule =
