@@ -222,9 +222,12 @@ int main(int argc, char** argv) {
   std::size_t records = 100000, batch = 1000;
   int reps = 7;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--records") == 0) records = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (std::strcmp(argv[i], "--batch") == 0) batch = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (std::strcmp(argv[i], "--reps") == 0) reps = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--records") == 0)
+      records = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (std::strcmp(argv[i], "--batch") == 0)
+      batch = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (std::strcmp(argv[i], "--reps") == 0)
+      reps = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "usage: %s [--records N] [--batch B] [--reps R]\n", argv[0]);
       return 2;
@@ -260,9 +263,10 @@ int main(int argc, char** argv) {
         if (m.birth) ++births, birth_bytes += m.payload.size();
       }
     }
-    std::printf("records %zu (%zu events), batches of %zu, %d reps; births once: %zu messages, "
-                "%zu bytes\n",
-                recs.size(), events, batch, reps, births, birth_bytes);
+    std::printf(
+        "records %zu (%zu events), batches of %zu, %d reps; births once: %zu messages, "
+        "%zu bytes\n",
+        recs.size(), events, batch, reps, births, birth_bytes);
   }
   const auto json_opts = MqttOptions(pn::mqtt_upstream::PayloadFormat::kJson);
   const auto batch_opts = MqttOptions(pn::mqtt_upstream::PayloadFormat::kJsonBatch);
@@ -281,10 +285,18 @@ int main(int argc, char** argv) {
       const std::int64_t t0 = ThreadCpuNs();
       Bytes b;
       switch (v) {
-        case kSpb: b = PassSparkplug(session, batches, now_ms); break;
-        case kJson: b = PassJson(json_opts, batches); break;
-        case kJsonBatch: b = PassJsonBatch(batch_opts, batches); break;
-        default: b = PassWireJson(batches); break;
+        case kSpb:
+          b = PassSparkplug(session, batches, now_ms);
+          break;
+        case kJson:
+          b = PassJson(json_opts, batches);
+          break;
+        case kJsonBatch:
+          b = PassJsonBatch(batch_opts, batches);
+          break;
+        default:
+          b = PassWireJson(batches);
+          break;
       }
       t[v] = static_cast<double>(ThreadCpuNs() - t0) / static_cast<double>(recs.size());
       if (rep == 0) CALLGRIND_DUMP_STATS_AT(kPassNames[v]);
@@ -296,8 +308,9 @@ int main(int argc, char** argv) {
   }
   const double n = static_cast<double>(recs.size());
   std::printf("record bodies (the store's JSON): %.1f bytes per record\n\n", body_bytes / n);
-  std::printf("| encoder | messages | payload bytes/metric | + topic bytes/metric | "
-              "CPU ns/metric (median) | min | max |\n|---|---:|---:|---:|---:|---:|---:|\n");
+  std::printf(
+      "| encoder | messages | payload bytes/metric | + topic bytes/metric | "
+      "CPU ns/metric (median) | min | max |\n|---|---:|---:|---:|---:|---:|---:|\n");
   for (int v = 0; v < kN; ++v) {
     std::printf("| %s | %zu | %.1f | %.1f | %.0f | %.0f | %.0f |\n", names[v], bytes[v].messages,
                 bytes[v].payload / n, (bytes[v].payload + bytes[v].topic) / n, Median(ns[v]),
@@ -305,8 +318,7 @@ int main(int argc, char** argv) {
                 *std::max_element(ns[v].begin(), ns[v].end()));
   }
   std::printf("\nsparkplug / json: bytes %.2f, CPU %.2f (median of per-rep ratios)\n",
-              static_cast<double>(bytes[kSpb].payload) / bytes[kJson].payload,
-              Median(ratio_json));
+              static_cast<double>(bytes[kSpb].payload) / bytes[kJson].payload, Median(ratio_json));
   std::printf("sparkplug / json_batch: bytes %.2f, CPU %.2f\n",
               static_cast<double>(bytes[kSpb].payload) / bytes[kJsonBatch].payload,
               Median(ratio_batch));
