@@ -106,6 +106,13 @@ std::int64_t NowNs() {
 
 std::int64_t NowMs() { return NowNs() / 1'000'000; }
 
+// Monotonic ns on steady_clock's epoch (the control loop turns it back into a time_point).
+std::int64_t MonoNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             steady_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 void Check(const config::Section& s, config::ErrorList& errors) {
@@ -183,7 +190,7 @@ Status SparkplugUpstream::Connect() {
   }
   diagnosis_.Clear();
   connected_ = true;
-  session_.Begin(bd_seq, NowNs(), steady_clock::now().time_since_epoch().count());
+  session_.Begin(bd_seq, NowNs(), MonoNs());
   spdlog::info("upstream {}: connected as Sparkplug edge node {} with bdSeq {}", name_,
                session_.NodeTopic("NBIRTH"), bd_seq);
   if (!options_.primary_host_id.empty() && !host_online_) {
@@ -266,8 +273,7 @@ SendResult SparkplugUpstream::Send(std::span<const Record> records) {
                 "): records stay buffered"};
   }
   out_.clear();
-  session_.Encode(records, NowMs(), steady_clock::now().time_since_epoch().count(), out_,
-                  record_msg_);
+  session_.Encode(records, NowMs(), MonoNs(), out_, record_msg_);
   std::vector<bool> acked;
   std::string error = PublishAll(out_, acked);
   SendResult result;
@@ -327,8 +333,7 @@ void SparkplugUpstream::ControlLoop() {
   const std::int64_t silence_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options_.device_timeout).count();
   // When to look for silent devices next (monotonic ns); INT64_MAX: never.
-  std::int64_t next_silence =
-      silence_ns > 0 ? steady_clock::now().time_since_epoch().count() + silence_ns : INT64_MAX;
+  std::int64_t next_silence = silence_ns > 0 ? MonoNs() + silence_ns : INT64_MAX;
   for (;;) {
     bool rebirth = false, host_event = false;
     {
@@ -367,7 +372,7 @@ void SparkplugUpstream::ControlLoop() {
         session_.Births(NowMs(), msgs);
       }
       if (silence_ns > 0) {
-        session_.Deaths(steady_clock::now().time_since_epoch().count(), silence_ns, NowMs(), msgs);
+        session_.Deaths(MonoNs(), silence_ns, NowMs(), msgs);
       }
     }
     if (!msgs.empty()) {
@@ -381,7 +386,7 @@ void SparkplugUpstream::ControlLoop() {
     next_silence = silence_ns > 0 && connected_ ? session_.NextSilenceNs(silence_ns) : INT64_MAX;
     if (silence_ns > 0 && next_silence == INT64_MAX) {
       // Not connected or no live device: look again in a while.
-      next_silence = steady_clock::now().time_since_epoch().count() + silence_ns;
+      next_silence = MonoNs() + silence_ns;
     }
   }
 }
