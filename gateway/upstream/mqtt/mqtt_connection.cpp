@@ -106,6 +106,8 @@ bool ConnectionOptions::tls() const {
   return std::any_of(servers.begin(), servers.end(), IsTlsUri);
 }
 
+namespace {
+
 std::vector<config::KeySpec> ConnectionHeadKeys() {
   return {
       {.name = "servers",
@@ -187,6 +189,15 @@ std::vector<config::KeySpec> ConnectionTailKeys() {
                       "Turning it off lets anyone with a certificate from the CA pose as "
                       "the broker; the gateway logs a warning."},
   };
+}
+
+}  // namespace
+
+config::TableSpec ConnectionTableSpec(std::string description, std::vector<config::KeySpec> own) {
+  config::TableSpec t{std::move(description), ConnectionHeadKeys()};
+  for (config::KeySpec& k : own) t.keys.push_back(std::move(k));
+  for (config::KeySpec& k : ConnectionTailKeys()) t.keys.push_back(std::move(k));
+  return t;
 }
 
 void CheckConnection(const config::Section& s, config::ErrorList& errors) {

@@ -45,11 +45,10 @@ struct ConnectionOptions {
   bool tls() const;  // some server URI uses TLS
 };
 
-// The keys of ConnectionOptions, in the order the reference config shows them: the head
-// (servers, client_id) comes first in a table, the tail (max_inflight ... tls_verify_hostname)
-// after the upstream's own keys.
-std::vector<config::KeySpec> ConnectionHeadKeys();
-std::vector<config::KeySpec> ConnectionTailKeys();
+// An upstream's table spec: the keys of ConnectionOptions around the upstream's `own` keys, in
+// the order the reference config shows them (servers, client_id; own; max_inflight ...
+// tls_verify_hostname).
+config::TableSpec ConnectionTableSpec(std::string description, std::vector<config::KeySpec> own);
 
 // `processnow check` of those keys: URIs, password_file/password_env, readable TLS files only
 // with a TLS URI, key_file with cert_file, and a cert_file that holds a certificate.

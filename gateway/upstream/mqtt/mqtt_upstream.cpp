@@ -21,82 +21,75 @@ constexpr std::array<Placeholder, 2> kStatusPlaceholders = {Placeholder::kGatewa
                                                             Placeholder::kUpstream};
 
 const config::TableSpec& Spec() {
-  static const config::TableSpec spec = [] {
-    config::TableSpec t{
-        "Publishes records to an MQTT broker (Paho MQTT C++).",
-        ConnectionHeadKeys(),
-    };
-    std::vector<config::KeySpec> own = {
-        {.name = "clean_session",
-         .type = ValueType::kBool,
-         .default_value = true,
-         .description = "Start a clean session on every connect. With false the broker keeps "
-                        "the session and the client resends its unacknowledged messages after "
-                        "a reconnect (the store resends them anyway: delivery is at-least-once "
-                        "either way)."},
-        {.name = "qos",
-         .type = ValueType::kInt,
-         .default_value = std::int64_t{1},
-         .description = "MQTT quality of service of the data messages. 1 (at least once) is "
-                        "the default; 0 acknowledges a message once it is written to the "
-                        "socket, so records can be lost if the connection drops; 2 costs a "
-                        "second round trip per message.",
-         .min = 0,
-         .max = 2},
-        {.name = "retain",
-         .type = ValueType::kBool,
-         .default_value = false,
-         .description = "Publish data messages with the retain flag."},
-        {.name = "topic",
-         .type = ValueType::kString,
-         .default_value = std::string("{gateway}/{device}/{series}"),
-         .description = "Topic template of the data messages. Placeholders: {gateway}, "
-                        "{upstream}, {device}, {series}, {type} (reading or event), {kind} "
-                        "(reading, or the event kind: anomaly, alarm, clear, health, rul). "
-                        "'+' and '#' in a value become '_'."},
-        {.name = "event_topic",
-         .type = ValueType::kString,
-         .default_value = std::string(""),
-         .description = "Topic template of the events from the rules. Empty means `topic`."},
-        {.name = "payload",
-         .type = ValueType::kString,
-         .default_value = std::string("json"),
-         .description = "Payload format: \"json\" (one record per message), \"json_batch\" "
-                        "(a JSON array of records per message, grouped by topic) or "
-                        "\"influx\" (InfluxDB line protocol, one line per record, lines "
-                        "grouped by topic).",
-         .choices = {"json", "json_batch", "influx"}},
-        {.name = "batch_max_records",
-         .type = ValueType::kInt,
-         .default_value = std::int64_t{500},
-         .description = "json_batch and influx: most records in one message.",
-         .min = 1,
-         .max = 100000},
-        {.name = "influx_events_measurement",
-         .type = ValueType::kString,
-         .default_value = std::string("events"),
-         .description = "influx: measurement name of the events (readings use their series "
-                        "name)."},
-        {.name = "status_topic",
-         .type = ValueType::kString,
-         .default_value = std::string("{gateway}/status"),
-         .description = "Topic of the retained birth message (published after every connect) "
-                        "and of the last will (published by the broker when the connection "
-                        "dies, and by the gateway before a clean disconnect). Placeholders: "
-                        "{gateway}, {upstream}. Empty disables both."},
-        {.name = "birth_payload",
-         .type = ValueType::kString,
-         .default_value = std::string("online"),
-         .description = "Payload of the birth message."},
-        {.name = "will_payload",
-         .type = ValueType::kString,
-         .default_value = std::string("offline"),
-         .description = "Payload of the last will."},
-    };
-    t.keys.insert(t.keys.end(), own.begin(), own.end());
-    for (config::KeySpec& k : ConnectionTailKeys()) t.keys.push_back(std::move(k));
-    return t;
-  }();
+  static const config::TableSpec spec = ConnectionTableSpec(
+      "Publishes records to an MQTT broker (Paho MQTT C++).",
+      {
+          {.name = "clean_session",
+           .type = ValueType::kBool,
+           .default_value = true,
+           .description = "Start a clean session on every connect. With false the broker keeps "
+                          "the session and the client resends its unacknowledged messages after "
+                          "a reconnect (the store resends them anyway: delivery is at-least-once "
+                          "either way)."},
+          {.name = "qos",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{1},
+           .description = "MQTT quality of service of the data messages. 1 (at least once) is "
+                          "the default; 0 acknowledges a message once it is written to the "
+                          "socket, so records can be lost if the connection drops; 2 costs a "
+                          "second round trip per message.",
+           .min = 0,
+           .max = 2},
+          {.name = "retain",
+           .type = ValueType::kBool,
+           .default_value = false,
+           .description = "Publish data messages with the retain flag."},
+          {.name = "topic",
+           .type = ValueType::kString,
+           .default_value = std::string("{gateway}/{device}/{series}"),
+           .description = "Topic template of the data messages. Placeholders: {gateway}, "
+                          "{upstream}, {device}, {series}, {type} (reading or event), {kind} "
+                          "(reading, or the event kind: anomaly, alarm, clear, health, rul). "
+                          "'+' and '#' in a value become '_'."},
+          {.name = "event_topic",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "Topic template of the events from the rules. Empty means `topic`."},
+          {.name = "payload",
+           .type = ValueType::kString,
+           .default_value = std::string("json"),
+           .description = "Payload format: \"json\" (one record per message), \"json_batch\" "
+                          "(a JSON array of records per message, grouped by topic) or "
+                          "\"influx\" (InfluxDB line protocol, one line per record, lines "
+                          "grouped by topic).",
+           .choices = {"json", "json_batch", "influx"}},
+          {.name = "batch_max_records",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{500},
+           .description = "json_batch and influx: most records in one message.",
+           .min = 1,
+           .max = 100000},
+          {.name = "influx_events_measurement",
+           .type = ValueType::kString,
+           .default_value = std::string("events"),
+           .description = "influx: measurement name of the events (readings use their series "
+                          "name)."},
+          {.name = "status_topic",
+           .type = ValueType::kString,
+           .default_value = std::string("{gateway}/status"),
+           .description = "Topic of the retained birth message (published after every connect) "
+                          "and of the last will (published by the broker when the connection "
+                          "dies, and by the gateway before a clean disconnect). Placeholders: "
+                          "{gateway}, {upstream}. Empty disables both."},
+          {.name = "birth_payload",
+           .type = ValueType::kString,
+           .default_value = std::string("online"),
+           .description = "Payload of the birth message."},
+          {.name = "will_payload",
+           .type = ValueType::kString,
+           .default_value = std::string("offline"),
+           .description = "Payload of the last will."},
+      });
   return spec;
 }
 

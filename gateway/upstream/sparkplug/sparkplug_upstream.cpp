@@ -20,77 +20,70 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 const config::TableSpec& Spec() {
-  static const config::TableSpec spec = [] {
-    config::TableSpec t{
-        "Publishes records as a Sparkplug B 3.0 edge node (Paho MQTT C++, protobuf-c).",
-        mqtt_upstream::ConnectionHeadKeys(),
-    };
-    std::vector<config::KeySpec> own = {
-        {.name = "group_id",
-         .type = ValueType::kString,
-         .description = "Sparkplug group id: the second level of every topic "
-                        "(spBv1.0/GROUP/...). No '/', '+' or '#'.",
-         .required = true,
-         .example = "\"plant-1\""},
-        {.name = "edge_node_id",
-         .type = ValueType::kString,
-         .default_value = std::string(""),
-         .description = "Sparkplug edge node id. Empty means gateway.id. No '/', '+' or '#'. "
-                        "Each gateway device is a Sparkplug device of this node (its name with "
-                        "'/', '+' and '#' turned into '_')."},
-        {.name = "bdseq_file",
-         .type = ValueType::kString,
-         .description = "File that keeps the next bdSeq (birth/death sequence number) across "
-                        "restarts; written before every MQTT CONNECT. Put it in "
-                        "gateway.data_dir.",
-         .required = true,
-         .example = "\"/var/lib/processnow/sparkplug.bdseq\""},
-        {.name = "primary_host_id",
-         .type = ValueType::kString,
-         .default_value = std::string(""),
-         .description = "Sparkplug host id of the primary host application (for example "
-                        "Ignition's). When set, nothing is published until its STATE message "
-                        "(spBv1.0/STATE/ID) says online; when it says offline the node "
-                        "publishes NDEATH, disconnects and waits for it again, keeping records "
-                        "buffered. Empty: no primary host.",
-         .example = "\"scada-host-1\""},
-        {.name = "device_timeout_ms",
-         .type = ValueType::kInt,
-         .default_value = std::int64_t{0},
-         .description = "A device with no record for this long gets a DDEATH (a new DBIRTH when "
-                        "it reports again). Set it above the slowest poll interval of the "
-                        "devices. 0: only a device whose every series has quality \"bad\" "
-                        "gets a DDEATH.",
-         .min = 0,
-         .max = 86400000},
-        {.name = "qos",
-         .type = ValueType::kInt,
-         .default_value = std::int64_t{1},
-         .description = "MQTT QoS of births and data. 1 (the default) acknowledges records "
-                        "only on PUBACK (at-least-once); the specification asks for 0, which "
-                        "acknowledges them once written to the socket, so records can be lost "
-                        "when the connection drops. The NDEATH will is always QoS 1.",
-         .min = 0,
-         .max = 1},
-        {.name = "historical_grace_ms",
-         .type = ValueType::kInt,
-         .default_value = std::int64_t{5000},
-         .description = "A record whose timestamp is older than the start of the current MQTT "
-                        "session minus this is sent with is_historical = true (buffered data "
-                        "replayed after an outage, or data from a source with a past clock).",
-         .min = 0,
-         .max = 86400000},
-        {.name = "max_metrics_per_message",
-         .type = ValueType::kInt,
-         .default_value = std::int64_t{1000},
-         .description = "Most metrics in one DDATA message.",
-         .min = 1,
-         .max = 100000},
-    };
-    t.keys.insert(t.keys.end(), own.begin(), own.end());
-    for (config::KeySpec& k : mqtt_upstream::ConnectionTailKeys()) t.keys.push_back(std::move(k));
-    return t;
-  }();
+  static const config::TableSpec spec = mqtt_upstream::ConnectionTableSpec(
+      "Publishes records as a Sparkplug B 3.0 edge node (Paho MQTT C++, protobuf-c).",
+      {
+          {.name = "group_id",
+           .type = ValueType::kString,
+           .description = "Sparkplug group id: the second level of every topic "
+                          "(spBv1.0/GROUP/...). No '/', '+' or '#'.",
+           .required = true,
+           .example = "\"plant-1\""},
+          {.name = "edge_node_id",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "Sparkplug edge node id. Empty means gateway.id. No '/', '+' or '#'. "
+                          "Each gateway device is a Sparkplug device of this node (its name with "
+                          "'/', '+' and '#' turned into '_')."},
+          {.name = "bdseq_file",
+           .type = ValueType::kString,
+           .description = "File that keeps the next bdSeq (birth/death sequence number) across "
+                          "restarts; written before every MQTT CONNECT. Put it in "
+                          "gateway.data_dir.",
+           .required = true,
+           .example = "\"/var/lib/processnow/sparkplug.bdseq\""},
+          {.name = "primary_host_id",
+           .type = ValueType::kString,
+           .default_value = std::string(""),
+           .description = "Sparkplug host id of the primary host application (for example "
+                          "Ignition's). When set, nothing is published until its STATE message "
+                          "(spBv1.0/STATE/ID) says online; when it says offline the node "
+                          "publishes NDEATH, disconnects and waits for it again, keeping records "
+                          "buffered. Empty: no primary host.",
+           .example = "\"scada-host-1\""},
+          {.name = "device_timeout_ms",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{0},
+           .description = "A device with no record for this long gets a DDEATH (a new DBIRTH when "
+                          "it reports again). Set it above the slowest poll interval of the "
+                          "devices. 0: only a device whose every series has quality \"bad\" "
+                          "gets a DDEATH.",
+           .min = 0,
+           .max = 86400000},
+          {.name = "qos",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{1},
+           .description = "MQTT QoS of births and data. 1 (the default) acknowledges records "
+                          "only on PUBACK (at-least-once); the specification asks for 0, which "
+                          "acknowledges them once written to the socket, so records can be lost "
+                          "when the connection drops. The NDEATH will is always QoS 1.",
+           .min = 0,
+           .max = 1},
+          {.name = "historical_grace_ms",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{5000},
+           .description = "A record whose timestamp is older than the start of the current MQTT "
+                          "session minus this is sent with is_historical = true (buffered data "
+                          "replayed after an outage, or data from a source with a past clock).",
+           .min = 0,
+           .max = 86400000},
+          {.name = "max_metrics_per_message",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{1000},
+           .description = "Most metrics in one DDATA message.",
+           .min = 1,
+           .max = 100000},
+      });
   return spec;
 }
 
