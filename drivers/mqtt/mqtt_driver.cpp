@@ -359,6 +359,7 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
     bool draining = false;  // this thread is in its receive loop (not connecting)
     bool idle = false;      // this thread sleeps until the first message
     bool closing = false;
+    bool lost = false;  // Paho reported the connection lost
   } inbox;
   // A stop wakes the receive loop at once (under the lock: no lost wake-up).
   std::stop_callback wake_on_stop(stop, [&inbox] {
@@ -397,6 +398,15 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
     }
   });
 
+  // The receive loop learns of a lost connection from this handler, never by asking Paho
+  // (is_connected): the message callback holds Paho's lock while it waits for room in a full
+  // inbox, so asking would wait for this thread to drain the inbox, which it then never does.
+  client->set_connection_lost_handler([&inbox](const std::string&) {
+    std::lock_guard lock(inbox.mu);
+    inbox.lost = true;
+    inbox.ready.notify_all();
+  });
+
   std::vector<Reading> taken;
   std::vector<Reading> chunk;
   connect::Backoff backoff(
@@ -404,6 +414,7 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
       connect::SeedFromName(name_.c_str()));
   std::string last_error;
   bool connected = false;
+  bool lost = false;
 
   while (!stop.stop_requested()) {
     stats_.heartbeat_ns.store(clock_->MonotonicNs(), std::memory_order_relaxed);
@@ -411,6 +422,7 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
       {
         std::lock_guard lock(inbox.mu);
         inbox.draining = false;
+        inbox.lost = false;
       }
       inbox.room.notify_all();
       std::string error;
@@ -467,11 +479,12 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
     {
       std::unique_lock lock(inbox.mu);
       if (inbox.pending.empty()) {
-        // Idle: sleep until the first message (the callback wakes this thread), a stop, or
-        // kIdleCheck to look at the connection.
+        // Idle: sleep until the first message (the callback wakes this thread), a lost
+        // connection, a stop, or kIdleCheck (the heartbeat).
         inbox.idle = true;
-        inbox.ready.wait_for(lock, kIdleCheck,
-                             [&] { return !inbox.pending.empty() || stop.stop_requested(); });
+        inbox.ready.wait_for(lock, kIdleCheck, [&] {
+          return !inbox.pending.empty() || inbox.lost || stop.stop_requested();
+        });
         inbox.idle = false;
       }
       if (!inbox.pending.empty()) {
@@ -482,6 +495,7 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
         });
       }
       taken.swap(inbox.pending);  // `pending` keeps the old capacity of `taken`
+      lost = inbox.lost;
     }
     inbox.room.notify_one();
     bool sink_open = true;
@@ -498,7 +512,7 @@ void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
     }
     taken.clear();
     if (!sink_open) break;
-    if (!client->is_connected()) {
+    if (lost) {
       spdlog::warn("driver {}: lost the connection to {}; reconnecting", name_, settings_.broker);
       stats_.errors.fetch_add(1, std::memory_order_relaxed);
       connected = false;

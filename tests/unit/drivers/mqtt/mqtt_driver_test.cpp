@@ -171,6 +171,12 @@ TEST_CASE(
   REQUIRE(d.has_value());
   StallingSink sink;
   std::jthread t([&](std::stop_token st) { (*d)->Run(st, sink); });
+  // A failed REQUIRE below must not leave the driver blocked in the sink: the jthread's join
+  // would then wait forever. This releases it first (destroyed before `t`).
+  struct ReleaseOnExit {
+    StallingSink& s;
+    ~ReleaseOnExit() { s.Release(); }
+  } release_on_exit{sink};
   // The backlog floods in right after CONNACK, before the SUBACK: the subscribe must still
   // complete while the pipeline is stalled.
   REQUIRE(WaitFor([&] { return (*d)->connects() == 1; }, std::chrono::seconds(20)));
