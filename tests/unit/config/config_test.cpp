@@ -141,7 +141,7 @@ TEST_CASE("relative data_dir resolves against the config file's directory") {
   CHECK(cfg->store.path == "/etc/pn/state/buffer.db");
 }
 
-TEST_CASE("rule globs expand to sorted files; a literal path must exist") {
+TEST_CASE("rule globs expand to sorted files, a literal path must exist") {
   fs::path tmp = fs::temp_directory_path() / ("pn-config-test-" + std::to_string(::getpid()));
   fs::create_directories(tmp / "rules.d");
   std::ofstream(tmp / "rules.d/b.toml") << "";

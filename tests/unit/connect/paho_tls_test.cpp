@@ -18,7 +18,7 @@ TEST_CASE("paho tls: the chain and the host name are checked by default, files p
   CHECK(o.get_private_key() == "/etc/client.key");
 }
 
-TEST_CASE("paho tls: empty files are left to Paho's defaults; host check can be turned off") {
+TEST_CASE("paho tls: empty files are left to Paho's defaults, host check can be turned off") {
   std::string seen;
   mqtt::ssl_options o =
       PahoSslOptions({.verify_hostname = false}, [&seen](const std::string& m) { seen = m; });

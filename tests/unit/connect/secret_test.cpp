@@ -66,7 +66,7 @@ TEST_CASE(
   CHECK(r.error().message().find("/nonexistent/pn-password") != std::string::npos);
 }
 
-TEST_CASE("secret: from the environment; unset or set but empty is an error") {
+TEST_CASE("secret: from the environment, unset or set but empty is an error") {
   ::setenv("PN_SECRET_TEST_VAR", "env-s3cret\n", 1);
   auto r = ReadSecret({.env = "PN_SECRET_TEST_VAR"});
   REQUIRE(r.has_value());
@@ -86,7 +86,7 @@ TEST_CASE("secret: from the environment; unset or set but empty is an error") {
   CHECK(r.error().message().find("sasl_password_env") != std::string::npos);
 }
 
-TEST_CASE("secret: none configured is no secret; both is an error naming both keys") {
+TEST_CASE("secret: none configured is no secret, both is an error naming both keys") {
   auto none = ReadSecret({});
   REQUIRE(none.has_value());
   CHECK(none->empty());

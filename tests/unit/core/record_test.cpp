@@ -15,7 +15,7 @@ TEST_CASE("a reading becomes a JSON object with gateway and seq in front") {
         R"("device":"pump-1","series":"temperature","value":41.5,"unit":"degC","quality":"good"})");
 }
 
-TEST_CASE("an event carries only the fields that apply; strings are escaped") {
+TEST_CASE("an event carries only the fields that apply, strings are escaped") {
   Event e;
   e.ts_ns = 5;
   e.device = "d\"1";

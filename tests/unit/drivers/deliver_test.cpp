@@ -50,7 +50,7 @@ TEST_CASE("deliver: a batch of bad readings is delivered and counted but is no s
   CHECK(stats.heartbeat_ns.load() == 2'000);
 }
 
-TEST_CASE("deliver: an empty batch is not handed over; a refused one counts nothing") {
+TEST_CASE("deliver: an empty batch is not handed over, a refused one counts nothing") {
   FakeSink sink;
   DriverStats stats;
   FakeClock clock(3'000);

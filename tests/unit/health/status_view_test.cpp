@@ -121,7 +121,7 @@ TEST_CASE("live view: readings before 1970 land in the right step") {
   CHECK(t.spark[4] == 1);
 }
 
-TEST_CASE("live view: at most series_limit series; the rest are counted, not kept") {
+TEST_CASE("live view: at most series_limit series, the rest are counted, not kept") {
   LiveView v(Small());
   std::vector<Reading> rs = {R("p1", "a", 1, kT0), R("p1", "b", 1, kT0), R("p2", "a", 1, kT0),
                              R("p2", "b", 1, kT0), R("p3", "a", 1, kT0), R("p1", "a", 2, kT0)};
@@ -136,7 +136,7 @@ TEST_CASE("live view: at most series_limit series; the rest are counted, not kep
   CHECK(Find(s, "p1", "a").value == 2);  // a kept series still updates
 }
 
-TEST_CASE("live view: an alarm stays from its raise until its clear; anomalies are bounded") {
+TEST_CASE("live view: an alarm stays from its raise until its clear, anomalies are bounded") {
   LiveView v(Small());
   std::vector<Event> raised = {E(EventKind::kAlarm, "p2", kT0 + 5 * kS),
                                E(EventKind::kAlarm, "p1", kT0 + 9 * kS)};

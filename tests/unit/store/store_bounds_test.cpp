@@ -549,7 +549,7 @@ TEST_CASE("the moved-aside file is named by its UTC time after 2038 too (32-bit 
   CHECK(moved[0] == path + ".corrupt-20400101T000000Z");
 }
 
-TEST_CASE("a damaged schema is moved aside; damage deeper in the file is reported by reads") {
+TEST_CASE("a damaged schema is moved aside, damage deeper in the file is reported by reads") {
   TempDir dir;
   FakeClock clock(kStart);
   const std::string path = dir.File("buf.db");
@@ -685,7 +685,7 @@ TEST_CASE("InspectStore reports depth, oldest pending record and drops while the
   CHECK(rep->upstreams[1].oldest_ts_ns == held.front().ts_ns);
 }
 
-TEST_CASE("InspectStore: no file is NotFound; a foreign file is Corruption and left untouched") {
+TEST_CASE("InspectStore: no file is NotFound, a foreign file is Corruption and left untouched") {
   TempDir dir;
   CHECK(InspectStore(dir.File("none.db")).error().code() == Code::kNotFound);
   CHECK_FALSE(fs::exists(dir.File("none.db")));

@@ -22,7 +22,7 @@ double D(std::vector<std::uint16_t> regs, DataType t, Order o) { return DecodeNu
 
 }  // namespace
 
-TEST_CASE("decode: names of types, orders and tables round-trip; unknown names are rejected") {
+TEST_CASE("decode: names of types, orders and tables round-trip, unknown names are rejected") {
   for (int i = 0; i <= static_cast<int>(DataType::kString); ++i) {
     const auto t = static_cast<DataType>(i);
     CHECK(ParseDataType(DataTypeName(t)) == t);

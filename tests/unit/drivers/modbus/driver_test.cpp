@@ -426,7 +426,7 @@ TEST_CASE("modbus driver: a stop request ends a pending TCP request at once") {
 
 namespace pn::modbus {
 
-TEST_CASE("modbus driver: a slow unit (answers after the timeout) is marked down; others go on") {
+TEST_CASE("modbus driver: a slow unit (answers after the timeout) is marked down, others go on") {
   TcpServer server({"--slow-unit", "5:400"});
   REQUIRE(server.ok());
   ModbusSettings s = Tcp(server.port());

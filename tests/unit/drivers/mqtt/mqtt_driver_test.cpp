@@ -207,7 +207,7 @@ TEST_CASE("mqtt driver: a broker that is not there is retried with backoff until
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(1500));
 }
 
-TEST_CASE("mqtt driver: the password comes from the file or the environment; missing is an error") {
+TEST_CASE("mqtt driver: the password comes from the file or the environment, missing is an error") {
   MqttSettings s = Settings(1883);
   s.username = "u";
   s.password_env = "PN_MQTT_TEST_PASSWORD_UNSET_42";

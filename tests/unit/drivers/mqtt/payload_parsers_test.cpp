@@ -56,7 +56,7 @@ TEST_CASE("topic template: filter and captures") {
   CHECK(Match(t, "plant//temperature") == "no");  // an empty device level
 }
 
-TEST_CASE("topic template: + and # wildcards; defaults kept when a placeholder is absent") {
+TEST_CASE("topic template: + and # wildcards, defaults kept when a placeholder is absent") {
   auto t = T("site/+/{device}/#");
   CHECK(t.filter() == "site/+/+/#");
   CHECK(Match(t, "site/a/pump/x/y") == "pump|-");
@@ -75,7 +75,7 @@ TEST_CASE("topic template: malformed templates are rejected") {
   }
 }
 
-TEST_CASE("plain payload: a number; series must come from the topic") {
+TEST_CASE("plain payload: a number, series must come from the topic") {
   auto p = MakePlainParser();
   CHECK(Run(*p, "21.5") == "dev s=21.5");
   CHECK(Run(*p, " -3\n") == "dev s=-3");
@@ -159,7 +159,7 @@ TEST_CASE("line protocol: malformed lines are errors and give nothing") {
         "error: line 1: timestamp out of range");
 }
 
-TEST_CASE("message decoder: first matching template wins; unmatched topics are errors") {
+TEST_CASE("message decoder: first matching template wins, unmatched topics are errors") {
   std::vector<TopicTemplate> topics = {T("plant/{device}/{series}"), T("lab/{device}")};
   MessageDecoder d(std::move(topics), "gw", "level", MakePlainParser());
   std::vector<Reading> out;

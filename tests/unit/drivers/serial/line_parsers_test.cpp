@@ -137,7 +137,7 @@ TEST_CASE("csv parser: named columns, skipped columns, empty cells") {
   CHECK(Run(*p, "t,,,x") == "error: no value");
 }
 
-TEST_CASE("csv parser: another separator; duplicate or no names rejected") {
+TEST_CASE("csv parser: another separator, duplicate or no names rejected") {
   auto p = Must(MakeCsvParser({"a", "b"}, ';'));
   CHECK(Run(*p, "1;2") == "a=1; b=2");
   CHECK_FALSE(MakeCsvParser({"a", "a"}, ',').has_value());

@@ -37,7 +37,7 @@ std::unique_ptr<SerialDriver> MakeDriver(SerialSettings s, Clock* clock) {
 }  // namespace
 
 TEST_CASE(
-    "serial driver: lines become readings; garbage and overlong lines are counted, not fatal") {
+    "serial driver: lines become readings, garbage and overlong lines are counted, not fatal") {
   Pty pty;
   REQUIRE(pty.ok());
   FakeClock clock(1'000'000'000);

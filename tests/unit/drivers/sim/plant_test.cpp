@@ -159,7 +159,7 @@ TEST_CASE("plant: degradation makes vibration and temperature creep up over days
   CHECK(w10[flow] == doctest::Approx(f10[flow]));
 }
 
-TEST_CASE("plant: noise 0 gives a smooth series; noise 1 scatters it") {
+TEST_CASE("plant: noise 0 gives a smooth series, noise 1 scatters it") {
   PlantOptions o = Options(4);
   o.devices = 1;
   o.series = {Series::kCurrent};

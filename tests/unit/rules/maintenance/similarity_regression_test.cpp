@@ -48,7 +48,7 @@ TEST_CASE("boosted trees: fit a step and a curve of two features, deterministica
   CHECK(again.Predict(low) == m.Predict(low));
 }
 
-TEST_CASE("boosted trees: a constant feature cannot split; the prediction is the mean") {
+TEST_CASE("boosted trees: a constant feature cannot split, the prediction is the mean") {
   const std::vector<double> x(10, 3.0);
   const std::vector<double> y{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   const BoostedTrees m = BoostedTrees::Fit(x, 1, y, {.rounds = 20, .depth = 3, .rate = 0.5});

@@ -206,7 +206,7 @@ TEST_CASE("a new metric of a born device triggers its DBIRTH with every metric b
 
 TEST_CASE(
     "a reconnect (Begin) restarts seq at 0 and re-births every device with the same "
-    "aliases; records older than the session start are historical") {
+    "aliases, records older than the session start are historical") {
   Session s = MakeSession();
   s.Begin(0, kStartMs * kNs, 0);
   std::vector<Outgoing> out;
@@ -296,7 +296,7 @@ TEST_CASE("tck-id-topics-nbirth-bdseq-increment: bdSeq starts at 0, persists, wr
 
 TEST_CASE(
     "tck-id-operational-behavior-device-ddeath, tck-id-topics-ddeath-seq-num: a silent device "
-    "gets a DDEATH with the next seq; it is born again before its next data") {
+    "gets a DDEATH with the next seq, it is born again before its next data") {
   constexpr std::int64_t kSilence = 5'000 * kNs;
   Session s = MakeSession();
   s.Begin(0, kStartMs * kNs, 0);
@@ -340,7 +340,7 @@ TEST_CASE(
 
 TEST_CASE(
     "tck-id-operational-behavior-device-ddeath: a device whose every series turns bad gets a "
-    "DDEATH; its bad readings are then acknowledged without being sent") {
+    "DDEATH, its bad readings are then acknowledged without being sent") {
   Session s = MakeSession();
   s.Begin(0, kStartMs * kNs, 0);
   std::vector<Outgoing> out;
@@ -383,7 +383,7 @@ TEST_CASE(
 TEST_CASE(
     "tck-id-message-flow-edge-node-birth-publish-phid-wait-online, "
     "tck-id-message-flow-edge-node-birth-publish-phid-wait-timestamp: STATE is JSON with online "
-    "and timestamp; an older STATE does not count") {
+    "and timestamp, an older STATE does not count") {
   std::optional<HostState> on = ParseHostState(R"({"online":true,"timestamp":1700000000000})");
   REQUIRE(on);
   CHECK(on->online);
