@@ -119,6 +119,9 @@ class EngineImpl final : public Engine {
 
   bool ProcessOne(Reading& reading, std::vector<Event>& out, std::size_t depth) {
     SeriesEntry& entry = Lookup(reading.device, reading.series);
+    // A text has no numeric meaning: no validation, detector, health or derived series; only
+    // report-on-change applies (forward when the text changes).
+    if (reading.kind == ValueKind::kString) return ShouldForward(entry, reading);
     if (entry.bindings.empty()) {
       if (!entry.derives.empty()) FeedDerives(entry, reading, out, depth);
       return true;
@@ -181,7 +184,11 @@ class EngineImpl final : public Engine {
     }
 
     if (!entry.derives.empty()) FeedDerives(entry, reading, out, depth);
+    return ShouldForward(entry, reading);
+  }
 
+  // Report-on-change: forwarded when no rule reports it, or when one says it changed.
+  bool ShouldForward(SeriesEntry& entry, const Reading& reading) {
     if (!entry.any_report) return true;
     bool forward = false;
     for (Binding& b : entry.bindings) {

@@ -40,12 +40,16 @@ std::string Validator::Check(const ValidateParams& p, std::int64_t ts_ns, double
 }
 
 bool Reporter::ShouldForward(const ReportParams& p, const Reading& r) {
-  bool forward = !has_last_ || r.quality != last_quality_ ||
-                 std::fabs(r.value - last_value_) > p.deadband ||
+  // A text changes or not; a number (an integer, a boolean's 0/1) changes by more than the
+  // deadband.
+  const bool changed = r.kind == ValueKind::kString ? r.text != last_text_
+                                                    : std::fabs(r.value - last_value_) > p.deadband;
+  bool forward = !has_last_ || r.quality != last_quality_ || changed ||
                  (p.max_silence_ms > 0 && r.ts_ns - last_ts_ns_ >= p.max_silence_ms * 1'000'000);
   if (forward) {
     has_last_ = true;
     last_value_ = r.value;
+    if (r.kind == ValueKind::kString) last_text_ = r.text;
     last_quality_ = r.quality;
     last_ts_ns_ = r.ts_ns;
   }

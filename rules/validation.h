@@ -56,6 +56,7 @@ class Reporter {
  private:
   bool has_last_ = false;
   double last_value_ = 0.0;
+  std::string last_text_;  // kString readings
   Quality last_quality_ = Quality::kGood;
   std::int64_t last_ts_ns_ = 0;
 };

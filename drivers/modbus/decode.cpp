@@ -107,6 +107,24 @@ double DecodeNumber(std::span<const std::uint16_t> regs, DataType t, Order order
   return 0.0;
 }
 
+std::int64_t DecodeInteger(std::span<const std::uint16_t> regs, DataType t, Order order) {
+  const std::uint64_t v = Assemble(regs, order);
+  switch (t) {
+    case DataType::kInt16:
+      return static_cast<std::int16_t>(static_cast<std::uint16_t>(v));
+    case DataType::kUint16:
+      return static_cast<std::uint16_t>(v);
+    case DataType::kInt32:
+      return static_cast<std::int32_t>(static_cast<std::uint32_t>(v));
+    case DataType::kUint32:
+      return static_cast<std::uint32_t>(v);
+    case DataType::kBool:
+      return v != 0 ? 1 : 0;
+    default:
+      return static_cast<std::int64_t>(v);  // int64; uint64 wraps above INT64_MAX
+  }
+}
+
 std::string DecodeString(std::span<const std::uint16_t> regs, Order order) {
   std::string s;
   s.reserve(regs.size() * 2);

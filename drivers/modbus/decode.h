@@ -60,6 +60,10 @@ int RegisterCount(DataType t, int string_registers = 0);
 // above 2^53 when converted to double, as any double does.
 double DecodeNumber(std::span<const std::uint16_t> regs, DataType t, Order order);
 
+// Decodes an integer type exactly (int16 to int64, uint16, uint32; uint64 wraps above
+// INT64_MAX). REQUIRES: regs.size() == RegisterCount(t); t is not a float or kString.
+std::int64_t DecodeInteger(std::span<const std::uint16_t> regs, DataType t, Order order);
+
 // Applies scale and offset: raw * scale + offset.
 inline double Scale(double raw, double scale, double offset) { return raw * scale + offset; }
 

@@ -69,8 +69,13 @@ const TableSpec& TagSpec() {
            "convention), DCBA (little-endian), BADC (bytes swapped in each register) or CDAB "
            "(low word first).")
         .choices = {"ABCD", "DCBA", "BADC", "CDAB"};
+    AddKey(t, "as_number", ValueType::kBool, false,
+           "For type string: deliver the text as a number (some meters show values as ASCII "
+           "digits); text that is not a number is then skipped. Without it the text is "
+           "delivered as a string reading.");
     AddKey(t, "scale", ValueType::kFloat, 1.0,
-           "The decoded value is multiplied by scale, then offset is added.");
+           "The decoded value is multiplied by scale, then offset is added. A scaled integer "
+           "is delivered as a double.");
     AddKey(t, "offset", ValueType::kFloat, 0.0, "Added to the value after scaling.");
     AddKey(t, "unit", ValueType::kString, std::string(""),
            "The engineering unit of the readings, such as \"degC\" or \"kWh\".");
@@ -281,6 +286,17 @@ void Check(const config::Section& section, config::ErrorList& errors) {
     } else if (tag.Has("length")) {
       tag.AddError(errors, "length", "applies only to type \"string\"");
     }
+    if (type != DataType::kString && tag.Has("as_number")) {
+      tag.AddError(errors, "as_number", "applies only to type \"string\"");
+    } else if (type == DataType::kString && !tag.GetBool("as_number")) {
+      for (const char* key : {"scale", "offset"}) {
+        if (tag.Has(key)) {
+          tag.AddError(errors, key,
+                       "a string tag delivers text, which cannot be scaled; set as_number = "
+                       "true to read its text as a number");
+        }
+      }
+    }
     const int address = static_cast<int>(tag.GetInt("address"));
     if (base == 1 && address == 0) {
       tag.AddError(errors, "address",
@@ -310,6 +326,22 @@ void Check(const config::Section& section, config::ErrorList& errors) {
                        " is already defined by " + section.PathOf("tag") + "[" +
                        std::to_string(it->second) + "]");
     }
+  }
+}
+
+ValueKind TagSettings::kind() const {
+  if (type == DataType::kString) return as_number ? ValueKind::kDouble : ValueKind::kString;
+  if (scale != 1.0 || offset != 0.0) return ValueKind::kDouble;  // an engineering value
+  if (IsBitTable(table) || type == DataType::kBool) return ValueKind::kBoolean;
+  switch (type) {
+    case DataType::kInt16:
+    case DataType::kUint16:
+    case DataType::kInt32:
+    case DataType::kUint32:
+    case DataType::kInt64:
+      return ValueKind::kInt64;
+    default:
+      return ValueKind::kDouble;  // floats; uint64, which may not fit in an int64
   }
 }
 
@@ -349,6 +381,7 @@ ModbusSettings SettingsFromSection(const config::Section& section, const std::st
     t.type = TagType(tag, t.table);
     t.length = tag.Has("length") ? static_cast<int>(tag.GetInt("length")) : 0;
     t.order = ParseOrder(tag.GetString("order")).value_or(Order::kABCD);
+    t.as_number = tag.GetBool("as_number");
     t.scale = tag.GetFloat("scale");
     t.offset = tag.GetFloat("offset");
     t.unit = tag.GetString("unit");

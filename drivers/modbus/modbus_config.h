@@ -10,6 +10,7 @@
 #include "drivers/modbus/decode.h"
 #include "drivers/modbus/planner.h"
 #include "gateway/config/schema.h"
+#include "gateway/core/reading.h"
 
 namespace pn::modbus {
 
@@ -31,12 +32,16 @@ struct TagSettings {
   DataType type = DataType::kUint16;
   int length = 0;  // registers, for strings
   Order order = Order::kABCD;
+  bool as_number = false;  // strings: deliver the text as a number
   double scale = 1.0;
   double offset = 0.0;
   std::string unit;
   std::int64_t poll_interval_ms = 1000;
 
   int count() const { return IsBitTable(table) ? 1 : RegisterCount(type, length); }
+  // The kind of its readings: boolean for bits and bool, int64 for unscaled integers (but
+  // uint64, which may not fit), string for text, double for the rest and any scaled value.
+  ValueKind kind() const;
 };
 
 struct ModbusSettings {

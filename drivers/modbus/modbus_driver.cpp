@@ -178,30 +178,45 @@ void ModbusDriver::EmitGood(const Block& block, const std::uint16_t* regs, const
   for (std::size_t idx : block.tags) {
     const TagSettings& t = settings_.tags[idx];
     const int off = t.address - block.address;
-    double raw = 0.0;
+    const ValueKind kind = t.kind();
+    Reading r{t.device, t.name, 0.0, t.unit, Quality::kGood, ts};
     if (bits != nullptr) {
-      raw = bits[off] != 0 ? 1.0 : 0.0;
+      r.SetBoolean(bits[off] != 0);
     } else if (t.type == DataType::kString) {
-      const std::string text = DecodeString(std::span(regs + off, t.count()), t.order);
-      const char* end = text.data() + text.size();
-      auto [p, ec] = std::from_chars(text.data(), end, raw);
-      if (ec != std::errc() || p != end) {
-        spdlog::debug("modbus {}: string tag {} holds \"{}\", not a number; not delivered", name_,
-                      t.name, text);
-        continue;
+      std::string text = DecodeString(std::span(regs + off, t.count()), t.order);
+      if (kind == ValueKind::kString) {
+        r.SetText(std::move(text));
+      } else {
+        double raw = 0.0;
+        const char* end = text.data() + text.size();
+        auto [p, ec] = std::from_chars(text.data(), end, raw);
+        if (ec != std::errc() || p != end) {
+          spdlog::debug("modbus {}: string tag {} holds \"{}\", not a number; not delivered", name_,
+                        t.name, text);
+          continue;
+        }
+        r.value = Scale(raw, t.scale, t.offset);
       }
+    } else if (kind == ValueKind::kInt64) {
+      r.SetInteger(DecodeInteger(std::span(regs + off, t.count()), t.type, t.order));
     } else {
-      raw = DecodeNumber(std::span(regs + off, t.count()), t.type, t.order);
+      const double raw = DecodeNumber(std::span(regs + off, t.count()), t.type, t.order);
+      if (kind == ValueKind::kBoolean) {
+        r.SetBoolean(raw != 0);
+      } else {
+        r.value = Scale(raw, t.scale, t.offset);
+      }
     }
-    out.push_back(
-        Reading{t.device, t.name, Scale(raw, t.scale, t.offset), t.unit, Quality::kGood, ts});
+    out.push_back(std::move(r));
   }
 }
 
 void ModbusDriver::EmitBad(const Block& block, std::int64_t ts, std::vector<Reading>& out) {
   for (std::size_t idx : block.tags) {
     const TagSettings& t = settings_.tags[idx];
-    out.push_back(Reading{t.device, t.name, kNaN, t.unit, Quality::kBad, ts});
+    Reading r{t.device, t.name, kNaN, t.unit, Quality::kBad, ts};
+    r.kind = t.kind();  // no value, but the series keeps its kind
+    out.push_back(std::move(r));
   }
 }
 

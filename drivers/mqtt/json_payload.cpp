@@ -1,6 +1,7 @@
 // The JSON payload parser: the only file that includes simdjson (a heavy header).
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -28,18 +29,37 @@ bool Lookup(dom::element obj, const std::string& location, dom::element& out, bo
   return err == simdjson::SUCCESS && !out.is_null();
 }
 
-enum class NumberResult { kMissing, kOk, kBad };
+enum class ValueResult { kMissing, kOk, kBad, kText };  // kText: a string, not a number
 
-NumberResult Number(dom::element obj, const std::string& location, double& v) {
+// The value at `location` into d: a number (double), a boolean (boolean) or, for a text
+// series, a string (a number or boolean there becomes its JSON text).
+ValueResult Value(dom::element obj, const std::string& location, bool text, Decoded& d) {
   dom::element e;
   bool bad_type = false;
-  if (!Lookup(obj, location, e, bad_type)) return NumberResult::kMissing;
-  if (e.is_bool()) {
-    v = e.get_bool().value_unsafe() ? 1.0 : 0.0;
-    return NumberResult::kOk;
+  if (!Lookup(obj, location, e, bad_type)) return ValueResult::kMissing;
+  if (text) {
+    std::string_view s;
+    if (e.get_string().get(s) == simdjson::SUCCESS) {
+      d.text.assign(s);
+    } else if (e.is_number() || e.is_bool()) {
+      d.text = simdjson::minify(e);
+    } else {
+      return ValueResult::kBad;
+    }
+    d.kind = ValueKind::kString;
+    d.value = std::numeric_limits<double>::quiet_NaN();
+    return ValueResult::kOk;
   }
-  if (e.get_double().get(v) != simdjson::SUCCESS || !std::isfinite(v)) return NumberResult::kBad;
-  return NumberResult::kOk;
+  if (e.is_bool()) {
+    d.kind = ValueKind::kBoolean;
+    d.value = e.get_bool().value_unsafe() ? 1.0 : 0.0;
+    return ValueResult::kOk;
+  }
+  if (e.is_string()) return ValueResult::kText;
+  if (e.get_double().get(d.value) != simdjson::SUCCESS || !std::isfinite(d.value)) {
+    return ValueResult::kBad;
+  }
+  return ValueResult::kOk;
 }
 
 class JsonParser final : public PayloadParser {
@@ -100,31 +120,49 @@ class JsonParser final : public PayloadParser {
         }
       }
       if (series.empty()) return Bad("no series: neither the topic nor the payload names one");
-      double v = 0.0;
-      switch (Number(obj, o_.value, v)) {
-        case NumberResult::kMissing:
+      Decoded d{std::string(device), std::string(series), 0.0, ts};
+      const ValueResult r = Value(obj, o_.value, IsText(d.series), d);
+      switch (r) {
+        case ValueResult::kMissing:
           return Bad("no field " + o_.value);
-        case NumberResult::kBad:
-          return Bad("field " + o_.value + ": not a number");
-        case NumberResult::kOk:
-          out.push_back(Decoded{std::string(device), std::string(series), v, ts});
+        case ValueResult::kBad:
+        case ValueResult::kText:
+          return Bad(NotAValue(o_.value, d.series, r));
+        case ValueResult::kOk:
+          out.push_back(std::move(d));
       }
       return Status::Ok();
     }
     for (const auto& [series, location] : o_.fields) {
-      double v = 0.0;
-      switch (Number(obj, location, v)) {
-        case NumberResult::kMissing:
+      Decoded d{std::string(device), series, 0.0, ts};
+      const ValueResult r = Value(obj, location, IsText(series), d);
+      switch (r) {
+        case ValueResult::kMissing:
           break;
-        case NumberResult::kBad:
+        case ValueResult::kBad:
+        case ValueResult::kText:
           out.resize(start);
-          return Bad("field " + location + ": not a number");
-        case NumberResult::kOk:
-          out.push_back(Decoded{std::string(device), series, v, ts});
+          return Bad(NotAValue(location, series, r));
+        case ValueResult::kOk:
+          out.push_back(std::move(d));
       }
     }
     if (out.size() == start) return Bad("none of the mapped fields is present");
     return Status::Ok();
+  }
+
+  bool IsText(std::string_view series) const {
+    return std::find(o_.text_series.begin(), o_.text_series.end(), series) != o_.text_series.end();
+  }
+
+  std::string NotAValue(const std::string& location, std::string_view series,
+                        ValueResult r) const {
+    if (IsText(series)) return "field " + location + ": not a string, number or boolean";
+    if (r == ValueResult::kText) {
+      return "field " + location + ": not a number (list the series in json_text_series to " +
+             "take it as text)";
+    }
+    return "field " + location + ": not a number";
   }
 
   // The time field, scaled to ns. Integers are scaled exactly; a fraction is rounded to 1 ns.

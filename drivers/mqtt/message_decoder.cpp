@@ -22,6 +22,9 @@ Status MessageDecoder::Decode(std::string_view topic, std::string_view payload, 
     r.device = std::move(d.device);
     r.series = std::move(d.series);
     r.value = d.value;
+    r.kind = d.kind;
+    r.integer = d.integer;
+    r.text = std::move(d.text);
     r.quality = Quality::kGood;
     r.ts_ns = d.ts_ns != 0 ? d.ts_ns : now_ns;
   }

@@ -79,6 +79,9 @@ const TableSpec& BuildSpec() {
     key("json_fields", ValueType::kStringList, std::vector<std::string>{},
         "payload = \"json\": several series from one object, each \"name\" (series and key the "
         "same) or \"series=key-or-pointer\".");
+    key("json_text_series", ValueType::kStringList, std::vector<std::string>{},
+        "payload = \"json\": series delivered as text (string readings), such as a machine "
+        "state; their JSON strings are taken as is. Other series need numbers or booleans.");
     key("json_time", ValueType::kString, std::string(""),
         "payload = \"json\": the field holding the time as a number; empty means the time of "
         "arrival.");
@@ -183,6 +186,7 @@ void Check(const config::Section& s, config::ErrorList& errors) {
   };
   static constexpr Owned kOwned[] = {{"json_value", "json"},
                                      {"json_fields", "json"},
+                                     {"json_text_series", "json"},
                                      {"json_time", "json"},
                                      {"json_time_unit", "json"},
                                      {"json_device", "json"},
@@ -197,10 +201,20 @@ void Check(const config::Section& s, config::ErrorList& errors) {
                      payload + "\")");
     }
   }
+  std::vector<std::string> mapped;
   for (const std::string& f : s.GetStringList("json_fields")) {
     auto [series, location] = ParseFieldMapping(f);
     if (series.empty() || location.empty()) {
       s.AddError(errors, "json_fields", "\"" + f + "\" is not \"name\" or \"series=key\"");
+    }
+    mapped.push_back(series);
+  }
+  if (!mapped.empty()) {
+    for (const std::string& t : s.GetStringList("json_text_series")) {
+      if (std::find(mapped.begin(), mapped.end(), t) == mapped.end()) {
+        s.AddError(errors, "json_text_series",
+                   "\"" + t + "\" is not a series of json_fields, so it never has a value");
+      }
     }
   }
   if (!s.GetString("password_file").empty() && !s.GetString("password_env").empty()) {
@@ -242,6 +256,7 @@ MqttSettings SettingsFromSection(const config::Section& s) {
   for (const std::string& f : s.GetStringList("json_fields")) {
     o.json.fields.push_back(ParseFieldMapping(f));
   }
+  o.json.text_series = s.GetStringList("json_text_series");
   o.json.time = s.GetString("json_time");
   ParseTimeUnit(s.GetString("json_time_unit"), o.json.time_unit);
   o.json.device = s.GetString("json_device");

@@ -105,23 +105,33 @@ class LineProtocolParser final : public PayloadParser {
       i = ReadEscaped(line, i, "=, ", key_);
       if (i >= line.size() || line[i] != '=' || key_.empty()) return Bad("malformed field");
       ++i;
-      double v = 0.0;
-      bool numeric = true;
+      Decoded& d = out.emplace_back();
+      d.device = device_;
+      d.series = o_.series_with_measurement ? measurement_ + "_" + key_ : key_;
       if (i < line.size() && line[i] == '"') {
-        // String field: skip to the closing unescaped quote.
+        // String field: up to the closing unescaped quote; \" and \\ are its escapes.
+        d.kind = ValueKind::kString;
+        d.value = std::numeric_limits<double>::quiet_NaN();
         ++i;
-        while (i < line.size() && line[i] != '"') i += (line[i] == '\\') ? 2 : 1;
+        while (i < line.size() && line[i] != '"') {
+          if (line[i] == '\\' && i + 1 < line.size() &&
+              (line[i + 1] == '"' || line[i + 1] == '\\')) {
+            ++i;
+          }
+          d.text += line[i++];
+        }
         if (i >= line.size()) return Bad("unterminated string field");
         ++i;
-        numeric = false;
       } else {
         const std::size_t b = i;
         while (i < line.size() && line[i] != ',' && line[i] != ' ') ++i;
         std::string_view t = line.substr(b, i - b);
         if (t == "t" || t == "T" || t == "true" || t == "True" || t == "TRUE") {
-          v = 1.0;
+          d.kind = ValueKind::kBoolean;
+          d.value = 1.0;
         } else if (t == "f" || t == "F" || t == "false" || t == "False" || t == "FALSE") {
-          v = 0.0;
+          d.kind = ValueKind::kBoolean;
+          d.value = 0.0;
         } else {
           if (!t.empty() && (t.back() == 'i' || t.back() == 'u')) {
             t.remove_suffix(1);
@@ -130,19 +140,15 @@ class LineProtocolParser final : public PayloadParser {
             if (ec != std::errc() || p != t.data() + t.size() || t.empty()) {
               return Bad("field " + key_ + ": bad integer");
             }
-            v = static_cast<double>(n);
+            d.kind = ValueKind::kInt64;
+            d.integer = n;
+            d.value = static_cast<double>(n);
           } else {
             auto n = serial::ParseNumber(t);
             if (!n || t.empty() || t.front() == ' ') return Bad("field " + key_ + ": bad number");
-            v = *n;
+            d.value = *n;
           }
         }
-      }
-      if (numeric) {
-        Decoded& d = out.emplace_back();
-        d.device = device_;
-        d.series = o_.series_with_measurement ? measurement_ + "_" + key_ : key_;
-        d.value = v;
       }
       if (i < line.size() && line[i] == ',') {
         ++i;

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "gateway/core/reading.h"
 #include "gateway/core/status.h"
 
 namespace pn::mqtt {
@@ -32,7 +33,10 @@ struct Decoded {
   std::string device;
   std::string series;
   double value = 0.0;
-  std::int64_t ts_ns = 0;  // 0: the payload carried no time; the receiver stamps it
+  std::int64_t ts_ns = 0;               // 0: the payload carried no time; the receiver stamps it
+  ValueKind kind = ValueKind::kDouble;  // as in Reading: value, integer and text follow it
+  std::int64_t integer = 0;
+  std::string text{};
 };
 
 class PayloadParser {
@@ -58,9 +62,13 @@ struct JsonOptions {
   TimeUnit time_unit = TimeUnit::kMilliseconds;
   std::string device;  // empty: device from the topic
   std::string series;  // empty: series from the topic (single-value mode only)
+  // Series delivered as text (string readings): a JSON string as is, a number or boolean as its
+  // JSON text. Every other series needs a number (a double reading) or a boolean (a boolean
+  // reading); a string there is an error.
+  std::vector<std::string> text_series;
 };
-// A value may be a number or a boolean (1/0); null or a missing field gives no reading for that
-// series (but an object with no reading at all is an error). The time must be a number.
+// Null or a missing field gives no reading for that series (but an object with no reading at
+// all is an error). The time must be a number.
 std::unique_ptr<PayloadParser> MakeJsonParser(const JsonOptions& options);
 
 struct LineProtocolOptions {
@@ -68,8 +76,8 @@ struct LineProtocolOptions {
   bool series_with_measurement = false;  // series "measurement_field" instead of "field"
   TimeUnit precision = TimeUnit::kNanoseconds;
 };
-// Integer (i), unsigned (u), float and boolean fields become readings; string fields are
-// skipped. Blank lines and # comments are ignored.
+// Every field becomes a reading of its type: integer (i) and unsigned (u) int64, float double,
+// boolean boolean, string string. Blank lines and # comments are ignored.
 std::unique_ptr<PayloadParser> MakeLineProtocolParser(const LineProtocolOptions& options);
 
 // Parses "series=location" or "name" (series and top-level key the same) into a field mapping.

@@ -14,6 +14,27 @@ std::string_view QualityName(Quality q) {
   return "bad";
 }
 
+std::string_view ValueKindName(ValueKind k) {
+  switch (k) {
+    case ValueKind::kDouble:
+      return "double";
+    case ValueKind::kInt64:
+      return "int64";
+    case ValueKind::kBoolean:
+      return "boolean";
+    case ValueKind::kString:
+      return "string";
+  }
+  return "double";
+}
+
+std::optional<ValueKind> ParseValueKind(std::string_view name) {
+  for (auto k : {ValueKind::kDouble, ValueKind::kInt64, ValueKind::kBoolean, ValueKind::kString}) {
+    if (ValueKindName(k) == name) return k;
+  }
+  return std::nullopt;
+}
+
 std::string_view EventKindName(EventKind k) {
   switch (k) {
     case EventKind::kAnomaly:

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace pn {
 
@@ -19,13 +20,40 @@ enum class Quality : std::uint8_t { kGood = 0, kUncertain = 1, kBad = 2 };
 
 std::string_view QualityName(Quality q);  // "good", "uncertain", "bad"
 
+// What a reading's source value is. Most sensors give numbers (kDouble); a Modbus counter
+// register is an integer, a coil a boolean, a PLC's state register or an MQTT field a text.
+// The rules engine works on `value`, which every kind but kString fills (a boolean as 0 or 1);
+// upstreams that keep types (JSON, line protocol, Sparkplug B) send the source's kind.
+enum class ValueKind : std::uint8_t { kDouble = 0, kInt64 = 1, kBoolean = 2, kString = 3 };
+
+std::string_view ValueKindName(ValueKind k);  // "double", "int64", "boolean", "string"
+std::optional<ValueKind> ParseValueKind(std::string_view name);
+
 struct Reading {
   std::string device;
   std::string series;
-  double value = 0.0;
-  std::string unit;  // engineering unit, may be empty
+  double value = 0.0;  // kInt64: the integer as a double; kBoolean: 0 or 1; kString: NaN
+  std::string unit;    // engineering unit, may be empty
   Quality quality = Quality::kGood;
   std::int64_t ts_ns = 0;  // epoch nanoseconds UTC
+  ValueKind kind = ValueKind::kDouble;
+  std::int64_t integer = 0;  // kInt64: the exact value (a double is exact only up to 2^53)
+  std::string text{};        // kString: the value
+
+  void SetInteger(std::int64_t v) {
+    kind = ValueKind::kInt64;
+    integer = v;
+    value = static_cast<double>(v);
+  }
+  void SetBoolean(bool b) {
+    kind = ValueKind::kBoolean;
+    value = b ? 1.0 : 0.0;
+  }
+  void SetText(std::string s) {
+    kind = ValueKind::kString;
+    text = std::move(s);
+    value = std::numeric_limits<double>::quiet_NaN();
+  }
 };
 
 enum class EventKind : std::uint8_t { kAnomaly, kAlarm, kClear, kHealth, kRul };

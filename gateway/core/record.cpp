@@ -52,6 +52,31 @@ void AppendKey(std::string& out, std::string_view key) {
   out += "\":";
 }
 
+// The value in its kind: a number, an exact integer, true/false or a string; null when there is
+// none (a "bad" reading, a number that is not finite).
+void AppendReadingValue(std::string& out, const Reading& r) {
+  const bool none =
+      r.kind == ValueKind::kString ? r.quality == Quality::kBad : !std::isfinite(r.value);
+  if (none) {
+    out += "null";
+    return;
+  }
+  switch (r.kind) {
+    case ValueKind::kDouble:
+      AppendJsonNumber(out, r.value);
+      return;
+    case ValueKind::kInt64:
+      fmt::format_to(std::back_inserter(out), "{}", r.integer);
+      return;
+    case ValueKind::kBoolean:
+      out += r.value != 0 ? "true" : "false";
+      return;
+    case ValueKind::kString:
+      AppendJsonString(out, r.text);
+      return;
+  }
+}
+
 }  // namespace
 
 NewRecord ToRecord(const Reading& r) {
@@ -61,7 +86,7 @@ NewRecord ToRecord(const Reading& r) {
   rec.device = r.device;
   rec.series = r.series;
   std::string& b = rec.body;
-  b.reserve(96 + r.device.size() + r.series.size());
+  b.reserve(96 + r.device.size() + r.series.size() + r.text.size());
   b += "{\"type\":\"reading\",\"ts_ns\":";
   fmt::format_to(std::back_inserter(b), "{}", r.ts_ns);
   AppendKey(b, "device");
@@ -69,7 +94,11 @@ NewRecord ToRecord(const Reading& r) {
   AppendKey(b, "series");
   AppendJsonString(b, r.series);
   AppendKey(b, "value");
-  AppendJsonNumber(b, r.value);
+  AppendReadingValue(b, r);
+  if (r.kind != ValueKind::kDouble) {
+    AppendKey(b, "value_type");
+    AppendJsonString(b, ValueKindName(r.kind));
+  }
   if (!r.unit.empty()) {
     AppendKey(b, "unit");
     AppendJsonString(b, r.unit);

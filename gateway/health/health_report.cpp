@@ -223,6 +223,7 @@ void LiveMembers(JsonObject& o, std::string& out, const Snapshot& s, const LiveS
       JsonObject q(out);
       q.Str("name", ls.name);
       q.Num("value", ls.value);
+      if (!ls.text.empty()) q.Str("text", ls.text);
       q.Str("unit", ls.unit);
       q.Str("quality", std::string(QualityName(ls.quality)));
       q.Time("ts", ls.ts_ns);

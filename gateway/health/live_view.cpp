@@ -55,6 +55,11 @@ void LiveView::Record(const Reading& r) {
   }
   if (r.ts_ns >= s->ts_ns) {  // the latest value is the newest by time, not by arrival
     s->value = r.value;
+    if (r.kind == ValueKind::kString) {
+      s->text = r.text;
+    } else if (!s->text.empty()) {
+      s->text.clear();
+    }
     if (s->unit != r.unit) s->unit = r.unit;
     s->quality = r.quality;
     s->ts_ns = r.ts_ns;
@@ -144,6 +149,7 @@ LiveSnapshot LiveView::Take() const {
       LiveSeries ls;
       ls.name = name;
       ls.value = s.value;
+      ls.text = s.text;
       ls.unit = s.unit;
       ls.quality = s.quality;
       ls.ts_ns = s.ts_ns;

@@ -29,6 +29,7 @@ namespace pn::health {
 struct LiveSeries {
   std::string name;
   double value = 0;
+  std::string text;  // a string reading's value (value is then NaN)
   std::string unit;
   Quality quality = Quality::kGood;
   std::int64_t ts_ns = 0;
@@ -95,6 +96,7 @@ class LiveView final : public PipelineObserver {
  private:
   struct Series {
     double value = 0;
+    std::string text;
     std::string unit;
     Quality quality = Quality::kGood;
     std::int64_t ts_ns = 0;

@@ -297,6 +297,57 @@ max_samples = {samples}
             self.assertGreater(abs(b - a), 0.5)
         self.assertEqual(len(per_metric["flow"]), samples)
 
+class Types(SparkplugTestCase):
+    def test_tck_id_payloads_metric_datatype_value_int64_boolean_string_from_an_mqtt_driver(self):
+        """Line protocol from a machine, through the gateway's MQTT driver, to the host: each
+        field keeps its type as the metric's datatype (Double 10, Int64 4, Boolean 11, String
+        12), with the value in the matching field; an integer beyond 2^53 arrives exact."""
+        cfg = self.sparkplug_config(f"""
+[drivers.lab]
+type = "mqtt"
+broker = "{self.broker.uri}"
+topics = ["lab/{{device}}"]
+payload = "line_protocol"
+""")
+        self.procs.append(self.start_gateway(cfg))
+        big = 2**53 + 1
+        line = f'press,device=press-1 temp=21.5,count={big}i,running=true,state="RUN \\"A\\""'
+
+        def births(ms):
+            return [m for m in ms if m["type"] == "DBIRTH" and m["device"] == "press-1"]
+
+        # The driver subscribes after the gateway starts: publish until its readings arrive.
+        deadline = time.monotonic() + 60
+        while not births(self.host.messages()):
+            self.assertLess(time.monotonic(), deadline, "no DBIRTH of press-1 in 60 s")
+            self.host.client.publish("lab/press-1", line, qos=1).wait_for_publish(20)
+            end = time.monotonic() + 0.5
+            while time.monotonic() < end and not births(self.host.messages()):
+                time.sleep(0.05)
+        birth = {x.name: x for x in births(self.host.messages())[0]["p"].metrics}
+        self.assertEqual(birth["temp"].datatype, 10)
+        self.assertEqual(birth["temp"].double_value, 21.5)
+        self.assertEqual(birth["count"].datatype, 4)
+        self.assertEqual(birth["count"].long_value, big)
+        self.assertEqual(birth["running"].datatype, 11)
+        self.assertTrue(birth["running"].boolean_value)
+        self.assertEqual(birth["state"].datatype, 12)
+        self.assertEqual(birth["state"].string_value, 'RUN "A"')
+        # DDATA by alias, each value in the field of the birth's datatype.
+        by_alias = {x.alias: x for x in birth.values()}
+        msgs = self.wait_messages(
+            lambda ms: any(m["type"] == "DDATA" and m["device"] == "press-1" for m in ms),
+            "DDATA of press-1")
+        data = next(m for m in msgs if m["type"] == "DDATA" and m["device"] == "press-1")
+        values = {by_alias[x.alias].name: x for x in data["p"].metrics}
+        self.assertEqual(values["count"].WhichOneof("value"), "long_value")
+        self.assertEqual(values["count"].long_value, big)
+        self.assertEqual(values["running"].WhichOneof("value"), "boolean_value")
+        self.assertEqual(values["state"].WhichOneof("value"), "string_value")
+        self.assertEqual(values["state"].string_value, 'RUN "A"')
+        self.assertEqual(values["temp"].WhichOneof("value"), "double_value")
+
+
 class Death(SparkplugTestCase):
     def test_tck_id_payloads_ndeath_will_message_kill9_broker_publishes_ndeath_with_bdseq(self):
         proc = self.realtime()

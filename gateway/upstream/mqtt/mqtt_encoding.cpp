@@ -52,8 +52,12 @@ std::string_view ValueOf(const TopicValues& v, Placeholder p) {
 
 // The body of a record, as far as the influx encoder needs it.
 struct BodyFields {
-  std::string unit, quality, rule, kind, severity, message;
+  std::string unit, quality, rule, kind, severity, message, value_type;
   std::optional<double> value, score, health, rul;
+  // A reading's value in its kind ("value_type"): an exact integer, a boolean or a text.
+  std::optional<std::int64_t> integer;
+  std::optional<bool> boolean;
+  std::optional<std::string> text;
 };
 
 // Reads the flat JSON object the store keeps as a record's body. False when it is not one.
@@ -95,7 +99,22 @@ bool ParseBody(std::string_view body, BodyFields& f) {
       str = &f.severity;
     else if (key == "message")
       str = &f.message;
-    if (num != nullptr && type == simdjson::ondemand::json_type::number) {
+    else if (key == "value_type")
+      str = &f.value_type;
+    if (num == &f.value && type == simdjson::ondemand::json_type::number) {
+      simdjson::ondemand::number n;
+      if (val.get_number().get(n)) return false;
+      if (n.is_int64()) f.integer = n.get_int64();
+      *num = n.as_double();
+    } else if (num == &f.value && type == simdjson::ondemand::json_type::boolean) {
+      bool b = false;
+      if (val.get_bool().get(b)) return false;
+      f.boolean = b;
+    } else if (num == &f.value && type == simdjson::ondemand::json_type::string) {
+      std::string_view t;
+      if (val.get_string().get(t)) return false;
+      f.text.emplace(t);
+    } else if (num != nullptr && type == simdjson::ondemand::json_type::number) {
       double d = 0;
       if (val.get_double().get(d)) return false;
       *num = d;
@@ -141,8 +160,9 @@ void AppendFloatField(std::string& out, bool& first, std::string_view key,
   fmt::format_to(std::back_inserter(out), "{}", *v);
 }
 
-void AppendStringField(std::string& out, bool& first, std::string_view key, std::string_view v) {
-  if (v.empty()) return;
+void AppendStringField(std::string& out, bool& first, std::string_view key, std::string_view v,
+                       bool even_empty = false) {
+  if (v.empty() && !even_empty) return;
   AppendFieldSep(out, first);
   out += key;
   out += "=\"";
@@ -151,6 +171,22 @@ void AppendStringField(std::string& out, bool& first, std::string_view key, std:
     out += (c == '\n' || c == '\r') ? ' ' : c;
   }
   out += '"';
+}
+
+// A reading's value as a field of its line-protocol type: 42i, true, "text" or a float. Nothing
+// when it has none (null).
+void AppendReadingValue(std::string& out, bool& first, const BodyFields& f) {
+  if (f.value_type == "int64" && f.integer) {
+    AppendFieldSep(out, first);
+    fmt::format_to(std::back_inserter(out), "value={}i", *f.integer);
+  } else if (f.value_type == "boolean" && f.boolean) {
+    AppendFieldSep(out, first);
+    out += *f.boolean ? "value=true" : "value=false";
+  } else if (f.value_type == "string" && f.text) {
+    AppendStringField(out, first, "value", *f.text, true);
+  } else {
+    AppendFloatField(out, first, "value", f.value);
+  }
 }
 
 }  // namespace
@@ -252,7 +288,7 @@ void AppendInfluxLine(std::string& out, std::string_view gateway_id,
     AppendTag(out, "gateway", gateway_id);
     AppendTag(out, "quality", f.quality);
     AppendTag(out, "unit", f.unit);
-    AppendFloatField(out, first, "value", f.value);
+    AppendReadingValue(out, first, f);
   } else {
     AppendInfluxName(out, events_measurement, false);
     AppendTag(out, "device", r.device);

@@ -81,18 +81,39 @@ class PayloadBuilder {
   std::deque<PbPropertyValue*> value_ptrs_;
 };
 
-void SetValue(PbMetric& m, DataType type, bool is_null, double number, bool boolean) {
-  if (is_null) {
+Value NullValue() {
+  Value v;
+  v.is_null = true;
+  return v;
+}
+
+// `text` must outlive the packing of `m` (the payload points at it).
+void SetValue(PbMetric& m, DataType type, const Value& v) {
+  if (v.is_null) {
     m.has_is_null = 1;
     m.is_null = 1;
     return;
   }
-  if (type == DataType::kBoolean) {
-    m.value_case = ORG__ECLIPSE__TAHU__PROTOBUF__PAYLOAD__METRIC__VALUE_BOOLEAN_VALUE;
-    m.boolean_value = boolean ? 1 : 0;
-  } else {
-    m.value_case = ORG__ECLIPSE__TAHU__PROTOBUF__PAYLOAD__METRIC__VALUE_DOUBLE_VALUE;
-    m.double_value = number;
+  switch (type) {
+    case DataType::kBoolean:
+      m.value_case = ORG__ECLIPSE__TAHU__PROTOBUF__PAYLOAD__METRIC__VALUE_BOOLEAN_VALUE;
+      m.boolean_value = v.boolean ? 1 : 0;
+      return;
+    case DataType::kInt64:
+      // The specification carries every integer in the uint64 long_value; a negative Int64 is
+      // its two's complement there.
+      m.value_case = ORG__ECLIPSE__TAHU__PROTOBUF__PAYLOAD__METRIC__VALUE_LONG_VALUE;
+      m.long_value = static_cast<std::uint64_t>(v.integer);
+      return;
+    case DataType::kString:
+      m.value_case = ORG__ECLIPSE__TAHU__PROTOBUF__PAYLOAD__METRIC__VALUE_STRING_VALUE;
+      m.string_value = const_cast<char*>(v.text.c_str());
+      return;
+    case DataType::kUInt64:
+    case DataType::kDouble:
+      m.value_case = ORG__ECLIPSE__TAHU__PROTOBUF__PAYLOAD__METRIC__VALUE_DOUBLE_VALUE;
+      m.double_value = v.number;
+      return;
   }
 }
 
@@ -101,9 +122,7 @@ struct Sample {
   std::string name;
   DataType type = DataType::kDouble;
   std::string unit;
-  bool is_null = false;
-  double number = 0;
-  bool boolean = false;
+  Value value;
   bool reading = false;
   bool bad = false;  // a reading with quality "bad"
 };
@@ -132,15 +151,31 @@ std::optional<Sample> ToSample(const Record& r, simdjson::dom::parser& parser) {
   Sample s;
   auto number = [&](const char* key) {
     auto v = NumberField(obj, key);
-    s.is_null = !v || !std::isfinite(*v);
-    s.number = v.value_or(0);
+    s.value.is_null = !v || !std::isfinite(*v);
+    s.value.number = v.value_or(0);
   };
   if (r.kind == RecordKind::kReading) {
     s.name = r.series;
     s.unit = StringField(obj, "unit");
     s.reading = true;
     s.bad = StringField(obj, "quality") == "bad";
-    number("value");
+    // The source's kind (gateway/core/reading.h); no "value_type" is a double.
+    const std::string kind = StringField(obj, "value_type");
+    auto value = obj["value"];
+    if (kind == "int64") {
+      s.type = DataType::kInt64;
+      s.value.is_null = value.get_int64().get(s.value.integer) != simdjson::SUCCESS;
+    } else if (kind == "boolean") {
+      s.type = DataType::kBoolean;
+      s.value.is_null = value.get_bool().get(s.value.boolean) != simdjson::SUCCESS;
+    } else if (kind == "string") {
+      s.type = DataType::kString;
+      std::string_view text;
+      s.value.is_null = value.get_string().get(text) != simdjson::SUCCESS;
+      s.value.text.assign(text);
+    } else {
+      number("value");
+    }
     return s;
   }
   const std::string rule = StringField(obj, "rule");
@@ -148,7 +183,7 @@ std::optional<Sample> ToSample(const Record& r, simdjson::dom::parser& parser) {
   if (kind == "alarm" || kind == "clear") {
     s.name = "alarms/" + rule + "/active";
     s.type = DataType::kBoolean;
-    s.boolean = kind == "alarm";
+    s.value.boolean = kind == "alarm";
   } else if (kind == "anomaly") {
     s.name = "anomaly/" + rule + "/score";
     number("score");
@@ -229,7 +264,7 @@ void Session::Births(std::int64_t now_ms, std::vector<Outgoing>& out) {
   rb.datatype = static_cast<std::uint32_t>(DataType::kBoolean);
   rb.has_timestamp = 1;
   rb.timestamp = static_cast<std::uint64_t>(now_ms);
-  SetValue(rb, DataType::kBoolean, false, 0, false);
+  SetValue(rb, DataType::kBoolean, Value{});
   std::uint64_t seq = NextSeq();
   out.push_back({NodeTopic("NBIRTH"), b.Pack(now_ms, seq), true});
   // Live data starts with the session's first births (later than the CONNECT when a primary
@@ -285,7 +320,11 @@ void Session::DeviceBirth(const std::string& device, DeviceState& d, std::int64_
     pm.datatype = static_cast<std::uint32_t>(m.type);
     pm.has_timestamp = 1;
     pm.timestamp = static_cast<std::uint64_t>(m.has_value ? m.ts_ms : now_ms);
-    SetValue(pm, m.type, !m.has_value || m.is_null, m.number, m.boolean);
+    if (m.has_value) {
+      SetValue(pm, m.type, m.value);
+    } else {
+      SetValue(pm, m.type, NullValue());
+    }
     if (!m.unit.empty()) b.SetUnit(pm, m.unit);
   }
   std::uint64_t seq = NextSeq();
@@ -331,12 +370,17 @@ void Session::Encode(std::span<const Record> records, std::int64_t now_ms, std::
         m.unit = s.unit;
         m.reading = s.reading;
         d.born = false;
+      } else if (m.type != s.type && !s.value.is_null) {
+        // The source changed its kind (a reconfigured tag): a value must match the datatype of
+        // the metric's birth (tck-id-payloads-metric-datatype-value), so the device is born
+        // again with the new type; the alias stays.
+        m.type = s.type;
+        m.has_value = false;
+        d.born = false;
       }
       if (!m.has_value || inserted) {
         m.has_value = true;
-        m.is_null = s.is_null;
-        m.number = s.number;
-        m.boolean = s.boolean;
+        m.value = s.value;
         m.ts_ms = records[i].ts_ns / 1'000'000;
       }
     }
@@ -357,10 +401,11 @@ void Session::Encode(std::span<const Record> records, std::int64_t now_ms, std::
           pm.has_is_historical = 1;
           pm.is_historical = 1;
         }
-        SetValue(pm, m.type, s.is_null, s.number, s.boolean);
-        m.is_null = s.is_null;
-        m.number = s.number;
-        m.boolean = s.boolean;
+        // A null keeps the birth's type; so does a value of another kind in the same batch as
+        // a type change (it is sent as null rather than under the wrong type).
+        if (s.type != m.type) s.value = NullValue();
+        SetValue(pm, m.type, s.value);
+        m.value = s.value;
         m.ts_ms = records[i].ts_ns / 1'000'000;
         if (s.reading) m.bad = s.bad;
         record_msg[i] = out.size();

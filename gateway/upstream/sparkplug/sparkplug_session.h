@@ -5,11 +5,12 @@
 // No MQTT here: the upstream (sparkplug_upstream.h) publishes what this produces, so the session
 // rules can be unit-tested on their own.
 //
-// Metrics: a reading is metric <series> (Double; its unit in the birth as the property
-// "engUnit"). Events: alarm/clear -> "alarms/<rule>/active" (Boolean), anomaly ->
-// "anomaly/<rule>/score" (Double), health -> "health/<rule>" (Double), rul -> "rul/<rule>"
-// (Double). Aliases are unique across the edge node and stable for the life of the process;
-// alias 0 is the node's "Node Control/Rebirth".
+// Metrics: a reading is metric <series>, of the reading's kind (Double, Int64, Boolean or String;
+// see gateway/core/reading.h), its unit in the birth as the property "engUnit". A series whose
+// kind changes gets a new DBIRTH with the new datatype. Events: alarm/clear ->
+// "alarms/<rule>/active" (Boolean), anomaly -> "anomaly/<rule>/score" (Double), health ->
+// "health/<rule>" (Double), rul -> "rul/<rule>" (Double). Aliases are unique across the edge node
+// and stable for the life of the process; alias 0 is the node's "Node Control/Rebirth".
 //
 // Device liveness (tck-id-operational-behavior-device-ddeath): a device gets a DDEATH when the
 // latest reading of every one of its series has quality "bad" (a dead Modbus unit, for example),
@@ -38,7 +39,22 @@ inline constexpr const char* kRebirthMetric = "Node Control/Rebirth";
 inline constexpr std::uint64_t kRebirthAlias = 0;
 
 // Sparkplug data types used here (values of the DataType enum of sparkplug_b.proto).
-enum class DataType : std::uint32_t { kUInt64 = 8, kDouble = 10, kBoolean = 11, kString = 12 };
+enum class DataType : std::uint32_t {
+  kInt64 = 4,
+  kUInt64 = 8,
+  kDouble = 10,
+  kBoolean = 11,
+  kString = 12
+};
+
+// A metric's value; which member counts depends on the metric's DataType.
+struct Value {
+  bool is_null = false;
+  double number = 0;         // kDouble
+  std::int64_t integer = 0;  // kInt64
+  bool boolean = false;      // kBoolean
+  std::string text{};        // kString
+};
 
 struct SessionOptions {
   std::string group_id;
@@ -102,9 +118,7 @@ class Session {
     DataType type = DataType::kDouble;
     std::string unit;
     bool has_value = false;
-    bool is_null = false;
-    double number = 0;
-    bool boolean = false;
+    Value value;  // the latest, for the next birth
     std::int64_t ts_ms = 0;
     bool reading = false;  // a series (not an event metric)
     bool bad = false;      // its latest reading had quality "bad"

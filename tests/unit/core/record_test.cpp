@@ -33,3 +33,23 @@ TEST_CASE("non-finite values are written as null, never as invalid JSON") {
   Reading r{"d", "s", std::numeric_limits<double>::infinity(), "", Quality::kBad, 1};
   CHECK(ToRecord(r).body.find("\"value\":null") != std::string::npos);
 }
+
+TEST_CASE("a reading's kind: exact integers, booleans and strings, with value_type") {
+  Reading r{"plc", "count", 0.0, "", Quality::kGood, 1};
+  r.SetInteger(9007199254740993);  // 2^53 + 1: not representable as a double
+  CHECK(ToRecord(r).body == R"({"type":"reading","ts_ns":1,"device":"plc","series":"count",)"
+                            R"("value":9007199254740993,"value_type":"int64","quality":"good"})");
+  r.SetBoolean(true);
+  CHECK(ToRecord(r).body.find(R"("value":true,"value_type":"boolean")") != std::string::npos);
+  r.SetText("RUN \"A\"");
+  CHECK(ToRecord(r).body.find(R"("value":"RUN \"A\"","value_type":"string")") != std::string::npos);
+  // No value when bad, but the series keeps its kind.
+  r.quality = Quality::kBad;
+  CHECK(ToRecord(r).body.find(R"("value":null,"value_type":"string")") != std::string::npos);
+  Reading b{"plc", "count", kNaN, "", Quality::kBad, 1};
+  b.kind = ValueKind::kInt64;
+  CHECK(ToRecord(b).body.find(R"("value":null,"value_type":"int64")") != std::string::npos);
+  // A double has no value_type: records of older builds read the same.
+  Reading d{"plc", "t", 1.5, "", Quality::kGood, 1};
+  CHECK(ToRecord(d).body.find("value_type") == std::string::npos);
+}

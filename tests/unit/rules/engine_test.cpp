@@ -150,6 +150,33 @@ TEST_CASE("a stuck sensor is marked bad after stuck_count equal values") {
   CHECK(f.quality == Quality::kGood);
 }
 
+TEST_CASE("a string reading skips validation and detectors, and report-on-change sees its text") {
+  auto engine = Load(std::string(kThreshold) + R"(
+[[rule]]
+name = "state"
+series = ["state"]
+[rule.validate]
+min = 0.0
+[rule.report]
+deadband = 0.0
+)");
+  auto feed = [&](const std::string& series, std::string text, std::vector<Event>& events) {
+    Reading r{"pump-1", series, 0.0, "", Quality::kGood, 1'000'000'000};
+    r.SetText(std::move(text));
+    const bool forwarded = engine->Process(r, events);
+    CHECK(r.quality == Quality::kGood);  // a text is not a bad number
+    return forwarded;
+  };
+  std::vector<Event> events;
+  // "temperature" is watched by the threshold rule: a text there raises nothing.
+  CHECK(feed("temperature", "n/a", events));
+  CHECK(events.empty());
+  CHECK(feed("state", "RUNNING", events));  // the first text is forwarded
+  CHECK_FALSE(feed("state", "RUNNING", events));
+  CHECK(feed("state", "STOPPED", events));  // a changed text is
+  CHECK(events.empty());
+}
+
 TEST_CASE("report-on-change forwards only moves beyond the deadband, or after max_silence_ms") {
   auto engine = Load(R"(
 [[rule]]

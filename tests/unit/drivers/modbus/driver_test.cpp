@@ -143,9 +143,13 @@ TEST_CASE("modbus driver: decodes every type and order from a TCP server in the 
       Tag("coil1999", Table::kCoil, 1999, kBool),
       Tag("di1", Table::kDiscreteInput, 1, kBool),
       Tag("di2", Table::kDiscreteInput, 2, kBool),
+      Tag("s_text", H, 46, kString, kABCD),
   };
   s.tags[18].length = 2;
+  s.tags[18].as_number = true;
   s.tags[19].length = 2;
+  s.tags[19].as_number = true;
+  s.tags[28].length = 2;  // the same text as s_abcd, delivered as text
   s.tags[20].scale = 0.1;
   s.tags[20].offset = -40.0;
   s.tags[0].unit = "rpm";
@@ -198,6 +202,25 @@ TEST_CASE("modbus driver: decodes every type and order from a TCP server in the 
     CHECK(r.quality == Quality::kGood);
     CHECK(r.ts_ns == kT0);  // the poll time, from the driver's clock
   }
+  // Each reading has its source's kind: unscaled integers exact, bits boolean, text as text;
+  // floats, uint64 (which may not fit an int64) and scaled values double.
+  using K = ValueKind;
+  const std::map<std::string, K> kinds = {
+      {"u16", K::kInt64},       {"i16", K::kInt64},       {"i32_cdab", K::kInt64},
+      {"u32_abcd", K::kInt64},  {"i64_abcd", K::kInt64},  {"u64_cdab", K::kDouble},
+      {"f32_abcd", K::kDouble}, {"f64_abcd", K::kDouble}, {"scaled", K::kDouble},
+      {"s_abcd", K::kDouble},   {"s_text", K::kString},   {"coil0", K::kBoolean},
+      {"di2", K::kBoolean},
+  };
+  for (const auto& kv : kinds) {
+    INFO(kv.first);
+    CHECK(m.at("dev-1/" + kv.first).kind == kv.second);
+  }
+  CHECK(m.at("dev-1/i16").integer == -2);
+  CHECK(m.at("dev-1/u32_abcd").integer == 3735928559);
+  CHECK(m.at("dev-1/i64_abcd").integer == 72623859790382856);
+  CHECK(m.at("dev-1/s_text").text == "12.5");
+  CHECK(std::isnan(m.at("dev-1/s_text").value));
   CHECK(m.at("dev-1/scaled").value == doctest::Approx(-15.0));
   CHECK(m.at("dev-1/u16").unit == "rpm");
   CHECK(driver.counters().requests.load() == 4);

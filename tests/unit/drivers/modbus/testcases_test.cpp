@@ -37,7 +37,16 @@ std::string FormatReadings(const std::vector<Reading>& readings) {
   std::string out;
   char buf[64];
   for (const auto& r : readings) {
-    std::snprintf(buf, sizeof buf, "%.4f", r.value);
+    // The value in its kind: 21.5000, 40i, true, "text".
+    if (r.kind == ValueKind::kInt64 && r.quality != Quality::kBad) {
+      std::snprintf(buf, sizeof buf, "%lldi", static_cast<long long>(r.integer));
+    } else if (r.kind == ValueKind::kBoolean && r.quality != Quality::kBad) {
+      std::snprintf(buf, sizeof buf, "%s", r.value != 0 ? "true" : "false");
+    } else if (r.kind == ValueKind::kString && r.quality != Quality::kBad) {
+      std::snprintf(buf, sizeof buf, "\"%s\"", r.text.c_str());
+    } else {
+      std::snprintf(buf, sizeof buf, "%.4f", r.value);
+    }
     out += std::to_string(r.ts_ns) + " " + r.device + " " + r.series + "=" + buf + " " + r.unit +
            " " + std::string(QualityName(r.quality)) + "\n";
   }

@@ -17,6 +17,23 @@ TopicTemplate T(std::string_view s) {
   return *t;
 }
 
+// A value in its kind: 21.5, 40i, true, "text".
+std::string ValueText(const Decoded& d) {
+  switch (d.kind) {
+    case ValueKind::kInt64:
+      return std::to_string(d.integer) + "i";
+    case ValueKind::kBoolean:
+      return d.value != 0 ? "true" : "false";
+    case ValueKind::kString:
+      return "\"" + d.text + "\"";
+    case ValueKind::kDouble:
+      break;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", d.value);
+  return buf;
+}
+
 // "device series=value@ts" per reading, or "error: reason".
 std::string Run(PayloadParser& p, std::string_view payload, std::string_view device = "dev",
                 std::string_view series = "s") {
@@ -27,11 +44,9 @@ std::string Run(PayloadParser& p, std::string_view payload, std::string_view dev
     return "error: " + st.message();
   }
   std::string s;
-  char buf[64];
   for (const auto& d : out) {
-    std::snprintf(buf, sizeof buf, "%.6g", d.value);
     if (!s.empty()) s += "; ";
-    s += d.device + " " + d.series + "=" + buf;
+    s += d.device + " " + d.series + "=" + ValueText(d);
     if (d.ts_ns != 0) s += "@" + std::to_string(d.ts_ns);
   }
   return s;
@@ -89,8 +104,11 @@ TEST_CASE("json payload: one value, series from the topic, time in ms") {
   o.time = "ts";
   auto p = MakeJsonParser(o);
   CHECK(Run(*p, R"({"value": 21.5, "ts": 1767225600000})") == "dev s=21.5@1767225600000000000");
-  CHECK(Run(*p, R"({"value": true})") == "dev s=1");
-  CHECK(Run(*p, R"({"value": "21.5"})") == "error: field value: not a number");
+  CHECK(Run(*p, R"({"value": true})") == "dev s=true");
+  CHECK(Run(*p, R"({"value": "21.5"})") ==
+        "error: field value: not a number (list the series in json_text_series to take it as "
+        "text)");
+  CHECK(Run(*p, R"({"value": [1]})") == "error: field value: not a number");
   CHECK(Run(*p, R"({"other": 1})") == "error: no field value");
   CHECK(Run(*p, R"({"value": 1, "ts": "yesterday"})") ==
         "error: field ts: the time is not a number");
@@ -114,7 +132,24 @@ TEST_CASE("json payload: several series from one object, pointers, device from t
         "error: field id: the device is not a non-empty string");
   // An array of objects: each is one message's worth.
   CHECK(Run(*p, R"([{"temp": 1}, {"temp": 2}])") == "dev temperature=1; dev temperature=2");
-  CHECK(Run(*p, R"([{"temp": 1}, {"temp": "x"}])") == "error: field temp: not a number");
+  CHECK(Run(*p, R"([{"temp": 1}, {"temp": "x"}])") ==
+        "error: field temp: not a number (list the series in json_text_series to take it as "
+        "text)");
+}
+
+TEST_CASE("json payload: text series give string readings, others numbers and booleans") {
+  JsonOptions o;
+  o.fields = {{"state", "state"}, {"temp", "temp"}, {"running", "on"}};
+  o.text_series = {"state"};
+  auto p = MakeJsonParser(o);
+  CHECK(Run(*p, R"({"state": "RUNNING", "temp": 21.5, "on": false})") ==
+        "dev state=\"RUNNING\"; dev temp=21.5; dev running=false");
+  // A number or boolean in a text series is its JSON text: the series' kind never changes.
+  CHECK(Run(*p, R"({"state": 2})") == "dev state=\"2\"");
+  CHECK(Run(*p, R"({"state": true})") == "dev state=\"true\"");
+  CHECK(Run(*p, R"({"state": ""})") == "dev state=\"\"");
+  CHECK(Run(*p, R"({"state": {"a": 1}})") == "error: field state: not a string, number or boolean");
+  CHECK(Run(*p, R"({"state": null, "temp": 1})") == "dev temp=1");
 }
 
 TEST_CASE("json payload: series named by a payload field") {
@@ -131,10 +166,11 @@ TEST_CASE("line protocol: fields, tags, escapes, timestamps, several lines") {
   LineProtocolOptions o;
   auto p = MakeLineProtocolParser(o);
   CHECK(Run(*p, "env,device=room-1 temp=21.5,hum=40i 1767225600000000000") ==
-        "room-1 temp=21.5@1767225600000000000; room-1 hum=40@1767225600000000000");
+        "room-1 temp=21.5@1767225600000000000; room-1 hum=40i@1767225600000000000");
   CHECK(Run(*p, "env temp=21.5") == "dev temp=21.5");
   CHECK(Run(*p, "env,site=a\\ b,device=r\\,1 on=t,off=F,count=7u,label=\"a, b=c\"") ==
-        "r,1 on=1; r,1 off=0; r,1 count=7");
+        "r,1 on=true; r,1 off=false; r,1 count=7i; r,1 label=\"a, b=c\"");
+  CHECK(Run(*p, R"(env say="\"hi\" \\ ok",n=-3i)") == "dev say=\"\"hi\" \\ ok\"; dev n=-3i");
   CHECK(Run(*p, "# comment\n\nenv a=1 10\r\nenv b=2 20\n") == "dev a=1@10; dev b=2@20");
   LineProtocolOptions ms;
   ms.series_with_measurement = true;

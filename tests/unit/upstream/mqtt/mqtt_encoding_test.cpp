@@ -110,6 +110,27 @@ TEST_CASE("influx: a non-finite value leaves out the value field but keeps seq")
   CHECK(line == "s,device=d,gateway=gw,quality=good seq=3i 1700000000000000000");
 }
 
+TEST_CASE("influx: a reading's kind gives the field type: integer, boolean, string") {
+  auto line_of = [](Reading r) {
+    NewRecord n = ToRecord(r);
+    std::string line;
+    AppendInfluxLine(line, "gw", "events", Record{1, n.kind, n.ts_ns, n.device, n.series, n.body});
+    return line;
+  };
+  Reading r{"plc", "count", 0.0, "", Quality::kGood, 5};
+  r.SetInteger(-9007199254740993);
+  CHECK(line_of(r) == "count,device=plc,gateway=gw,quality=good value=-9007199254740993i,seq=1i 5");
+  r.SetBoolean(false);
+  CHECK(line_of(r) == "count,device=plc,gateway=gw,quality=good value=false,seq=1i 5");
+  r.SetText("say \"hi\"\\");
+  CHECK(line_of(r) ==
+        "count,device=plc,gateway=gw,quality=good value=\"say \\\"hi\\\"\\\\\",seq=1i 5");
+  r.SetText("");
+  CHECK(line_of(r) == "count,device=plc,gateway=gw,quality=good value=\"\",seq=1i 5");
+  r.quality = Quality::kBad;  // no value
+  CHECK(line_of(r) == "count,device=plc,gateway=gw,quality=bad seq=1i 5");
+}
+
 TEST_CASE("influx line of an event: own measurement, kind/rule/series/severity tags") {
   std::string line;
   AppendInfluxLine(line, "gw-1", "alerts", MakeEvent(9, EventKind::kAlarm));

@@ -406,3 +406,104 @@ TEST_CASE(
   CHECK(t.Observe({false, 101}));
   CHECK(!t.online());
 }
+
+namespace {
+
+Record TypedRecord(std::uint64_t seq, const std::string& series, const Reading& value) {
+  Reading r = value;
+  r.device = "plc";
+  r.series = series;
+  r.ts_ns = kStartMs * kNs;
+  NewRecord nr = ToRecord(r);
+  return Record{seq, nr.kind, nr.ts_ns, nr.device, nr.series, nr.body};
+}
+
+Reading Int(std::int64_t v) {
+  Reading r;
+  r.SetInteger(v);
+  return r;
+}
+
+Reading Bool(bool v) {
+  Reading r;
+  r.SetBoolean(v);
+  return r;
+}
+
+Reading Text(std::string v) {
+  Reading r;
+  r.SetText(std::move(v));
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "tck-id-payloads-metric-datatype-value-type: readings keep their kind as Int64, Boolean "
+    "and String metrics") {
+  Session s = MakeSession();
+  s.Begin(0, kStartMs * kNs, 0);
+  Reading bad;
+  bad.kind = ValueKind::kInt64;
+  bad.quality = Quality::kBad;
+  bad.value = kNaN;
+  std::vector<Record> recs = {
+      TypedRecord(1, "count", Int(-5)), TypedRecord(2, "running", Bool(true)),
+      TypedRecord(3, "state", Text("RUNNING")), TypedRecord(4, "big", Int(9007199254740993)),
+      TypedRecord(5, "count", bad)};
+  std::vector<Outgoing> out;
+  std::vector<std::size_t> msg;
+  s.Encode(recs, kStartMs, 0, out, msg);
+  REQUIRE(out.size() == 3);  // NBIRTH, DBIRTH, DDATA
+  Decoded birth = Decode(out[1].payload);
+  const PbMetric* count = birth.Find("count");
+  REQUIRE(count != nullptr);
+  CHECK(count->datatype == 4);  // Int64
+  CHECK(count->value_case == ORG__ECLIPSE__TAHU__PROTOBUF__PAYLOAD__METRIC__VALUE_LONG_VALUE);
+  // The specification carries an Int64 in the uint64 long_value, two's complement.
+  CHECK(static_cast<std::int64_t>(count->long_value) == -5);
+  CHECK(birth.Find("big")->long_value == 9007199254740993u);  // exact beyond 2^53
+  CHECK(birth.Find("running")->datatype == 11);
+  CHECK(birth.Find("running")->boolean_value);
+  const PbMetric* state = birth.Find("state");
+  REQUIRE(state != nullptr);
+  CHECK(state->datatype == 12);
+  REQUIRE(state->value_case == ORG__ECLIPSE__TAHU__PROTOBUF__PAYLOAD__METRIC__VALUE_STRING_VALUE);
+  CHECK(std::string(state->string_value) == "RUNNING");
+
+  Decoded data = Decode(out[2].payload);
+  REQUIRE(data.p->n_metrics == 5);
+  CHECK(static_cast<std::int64_t>(data.p->metrics[0]->long_value) == -5);
+  CHECK(data.p->metrics[1]->boolean_value);
+  CHECK(std::string(data.p->metrics[2]->string_value) == "RUNNING");
+  // The bad reading: a null of the series' own type, no new birth.
+  CHECK(data.p->metrics[4]->alias == count->alias);
+  CHECK(data.p->metrics[4]->is_null);
+}
+
+TEST_CASE("a series whose kind changes gets a new DBIRTH with the new datatype, same alias") {
+  Session s = MakeSession();
+  s.Begin(0, kStartMs * kNs, 0);
+  std::vector<Outgoing> out;
+  std::vector<std::size_t> msg;
+  std::vector<Record> a = {TypedRecord(1, "level", Int(3))};
+  s.Encode(a, kStartMs, 0, out, msg);
+  const std::uint64_t alias = Decode(out[1].payload).Find("level")->alias;
+  out.clear();
+  std::vector<Record> same = {TypedRecord(2, "level", Int(4))};
+  s.Encode(same, kStartMs, 0, out, msg);
+  REQUIRE(out.size() == 1);  // data only
+  out.clear();
+  // The tag was reconfigured with a scale: now a double.
+  Reading d;
+  d.value = 0.4;
+  std::vector<Record> b = {TypedRecord(3, "level", d)};
+  s.Encode(b, kStartMs, 0, out, msg);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].topic == "spBv1.0/g/DBIRTH/n/plc");
+  const PbMetric* level = Decode(out[0].payload).Find("level");
+  REQUIRE(level != nullptr);
+  CHECK(level->datatype == 10);
+  CHECK(level->alias == alias);
+  CHECK(Decode(out[1].payload).p->metrics[0]->double_value == doctest::Approx(0.4));
+}
