@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -18,6 +19,9 @@ import urllib.request
 
 from pn_testlib import BINARY, GatewayTestCase, free_port
 from test_replay_report import chromium_driver
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+from mqtt_broker import Broker, have_mosquitto  # noqa: E402
 
 BUILD_DIR = os.environ.get("PN_BUILD_DIR", tempfile.gettempdir())
 WAIT_S = 60
@@ -71,6 +75,22 @@ retry_max_ms = 1000
 """
 
 
+# A machine's state as text and a counter as an integer, from MQTT line protocol.
+TEXT_BODY = """
+[health]
+enabled = true
+listen = "127.0.0.1"
+port = {port}
+{token}
+
+[drivers.lab]
+type = "mqtt"
+broker = "{broker}"
+topics = ["lab/{{device}}"]
+payload = "line_protocol"
+"""
+
+
 def get(port, path, headers=None):
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
     try:
@@ -98,7 +118,7 @@ class StatusPage(GatewayTestCase):
                 self.proc.communicate(timeout=10)
         super().tearDown()
 
-    def start(self, token_file=None):
+    def start(self, token_file=None, body=BODY):
         """Starts the daemon on a free loopback port (retrying if another process took it)."""
         self.write("rules.d/demo.toml", RULES)
         token = f'token_file = "{token_file}"' if token_file else ""
@@ -106,7 +126,7 @@ class StatusPage(GatewayTestCase):
             self.port = free_port()
             # The broker never comes: a short shutdown deadline keeps the teardown quick.
             cfg = self.config('rules = ["rules.d/*.toml"]\nshutdown_timeout_ms = 1000\n' +
-                              BODY.format(port=self.port, token=token, mqtt_port=free_port()))
+                              body.format(port=self.port, token=token, mqtt_port=free_port()))
             self.cfg_path = cfg
             self.proc = self.start_gateway(cfg)
             end = time.monotonic() + 30
@@ -178,6 +198,33 @@ class StatusPage(GatewayTestCase):
         shot = os.path.join(BUILD_DIR, "status-page.png")
         self.assertTrue(self.driver.save_screenshot(shot))
         self.assertGreater(os.path.getsize(shot), 10_000)
+
+    @unittest.skipUnless(have_mosquitto(), "mosquitto is needed")
+    def test_a_text_series_shows_its_text_and_an_integer_its_digits(self):
+        """A machine publishes line protocol with a string and an integer field; the page shows
+        the text as the series' value (not a dash for "not a number") and the integer."""
+        broker = Broker(os.path.join(self.dir, "broker")).start()
+        self.addCleanup(broker.stop)
+        self.start(body=TEXT_BODY.replace("{broker}", broker.uri))
+        self.driver = chromium_driver()
+        self.driver.get(f"http://127.0.0.1:{self.port}/")
+        state = '[data-device="press-1"][data-series="state"] .value'
+        count = '[data-device="press-1"][data-series="count"] .value'
+        pub = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+               "-t", "lab/press-1", "-m", 'press state="RUNNING A",count=42i']
+        # The driver subscribes after the daemon starts: publish until the row is there.
+        deadline = time.monotonic() + WAIT_S
+        while self.text(state) != "RUNNING A":
+            self.assertLess(time.monotonic(), deadline, "the press-1 state row")
+            subprocess.run(pub, check=True, timeout=20)
+            end = time.monotonic() + 2.5  # the page refreshes every 2 s
+            while time.monotonic() < end and self.text(state) != "RUNNING A":
+                time.sleep(0.1)
+        self.assertEqual(self.text(count), "42")
+        errors = [e for e in self.driver.get_log("browser") if e.get("source") == "javascript"]
+        self.assertEqual(errors, [])
+        shot = os.path.join(BUILD_DIR, "status-page-text.png")
+        self.assertTrue(self.driver.save_screenshot(shot))
 
     def test_a_token_guards_the_page_and_the_document(self):
         token = "t0ken-" + os.urandom(12).hex()
