@@ -1,5 +1,5 @@
 // Fuzzes the MQTT JSON payload parser in both mappings: one value with time, device and series
-// fields, and several series (keys and JSON pointers) from one object.
+// fields, and several series (keys and JSON pointers) from one object, one of them a text series.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -17,6 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static auto multi = [] {
     pn::mqtt::JsonOptions o;
     o.fields = {{"a", "a"}, {"b", "/x/0/b"}, {"c", "/y~1z"}};
+    o.text_series = {"b"};
     o.time = "/t";
     o.time_unit = pn::mqtt::TimeUnit::kSeconds;
     return pn::mqtt::MakeJsonParser(o);
