@@ -155,8 +155,7 @@ class JsonParser final : public PayloadParser {
     return std::find(o_.text_series.begin(), o_.text_series.end(), series) != o_.text_series.end();
   }
 
-  std::string NotAValue(const std::string& location, std::string_view series,
-                        ValueResult r) const {
+  std::string NotAValue(const std::string& location, std::string_view series, ValueResult r) const {
     if (IsText(series)) return "field " + location + ": not a string, number or boolean";
     if (r == ValueResult::kText) {
       return "field " + location + ": not a number (list the series in json_text_series to " +
