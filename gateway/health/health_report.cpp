@@ -197,8 +197,16 @@ void HealthMembers(JsonObject& o, std::string& out, const Snapshot& s) {
       q.Int("lag", u.lag);
       q.Time("last_success", u.last_success_ns);
       q.Str("last_error", u.last_error);
+      // By name when the names are there: a reload between Stats() and StoreContents() may
+      // have changed the list of upstreams.
+      std::size_t at = i;
+      const auto& names = s.store.pending_names;
+      if (!names.empty()) {
+        at =
+            static_cast<std::size_t>(std::find(names.begin(), names.end(), u.name) - names.begin());
+      }
       const std::int64_t pending =
-          i < s.store.oldest_pending_ts_ns.size() ? s.store.oldest_pending_ts_ns[i] : 0;
+          at < s.store.oldest_pending_ts_ns.size() ? s.store.oldest_pending_ts_ns[at] : 0;
       if (pending > 0) {
         q.Num("oldest_pending_age_s", AgeS(s, pending));
       } else {

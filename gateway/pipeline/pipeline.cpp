@@ -57,30 +57,74 @@ struct Beat {
 
 // One upstream: its forwarding logic (forwarder.h) and the thread that runs it.
 struct ForwarderThread {
+  std::string name;
   std::unique_ptr<Upstream> upstream;
-  const config::UpstreamInstance* settings = nullptr;
   std::unique_ptr<Forwarder> forwarder;  // state and acked count, read by Stats() and Stop()
   std::thread thread;
   Beat beat;
+  std::atomic<bool> stop{false};  // a reload stops this one alone (set under fwd_mu_)
 };
+
+// One driver: the instance, its sink into the shared queue and the thread that runs it.
+struct DriverSlot {
+  DriverSlot(BuiltDriver built, BoundedQueue<Reading>& queue)
+      : name(std::move(built.name)),
+        type(std::move(built.type)),
+        driver(std::move(built.driver)),
+        sink(queue) {}
+  std::string name;
+  std::string type;
+  std::unique_ptr<Driver> driver;
+  QueueSink sink;
+  std::atomic<bool> finished{false};        // Run() returned
+  std::atomic<std::int64_t> started_ns{0};  // monotonic; a driver that never beat counts from here
+  std::jthread thread;
+};
+
+std::unique_ptr<ForwarderThread> MakeForwarder(BuiltUpstream built, Store& store, Clock& clock) {
+  auto f = std::make_unique<ForwarderThread>();
+  f->name = built.name;
+  f->upstream = std::move(built.upstream);
+  ForwarderOptions options;
+  options.name = built.name;
+  options.batch_records = built.batch_records;
+  options.retry_initial_ms = built.retry_initial_ms;
+  options.retry_max_ms = built.retry_max_ms;
+  f->forwarder = std::make_unique<Forwarder>(store, *f->upstream, clock, options);
+  return f;
+}
+
+// Puts the items whose names are in `order` in that order (others, if any, at the end).
+template <typename T>
+void SortByName(std::vector<std::unique_ptr<T>>& items, const std::vector<std::string>& order) {
+  auto rank = [&](const std::unique_ptr<T>& x) {
+    return static_cast<std::size_t>(std::find(order.begin(), order.end(), x->name) - order.begin());
+  };
+  std::stable_sort(items.begin(), items.end(),
+                   [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+}
 
 }  // namespace
 
 class Pipeline::Impl {
  public:
   Impl(const config::GatewayConfig& cfg, Clock& clock)
-      : cfg_(cfg),
-        clock_(clock),
+      : clock_(clock),
         readings_(cfg.queue.capacity, cfg.queue.overflow),
-        chunks_(8, OverflowPolicy::kBlock) {}
+        chunks_(8, OverflowPolicy::kBlock),
+        store_path_(cfg.store.path),
+        stall_timeout_ms_(cfg.health.stall_timeout_ms),
+        store_batch_records_(cfg.store.batch_records),
+        store_batch_ms_(cfg.store.batch_ms) {}
 
-  const config::GatewayConfig& cfg_;
   Clock& clock_;
   BoundedQueue<Reading> readings_;
   BoundedQueue<Chunk> chunks_;
-  std::vector<std::unique_ptr<QueueSink>> driver_sinks_;  // one per driver, same order
-  std::vector<std::unique_ptr<std::atomic<bool>>> driver_finished_;
-  std::vector<std::string> driver_types_;
+  const std::string store_path_;
+  // Settings a reload changes live (read by the threads at every wait or batch).
+  std::atomic<std::int64_t> stall_timeout_ms_;
+  std::atomic<std::int64_t> store_batch_records_;
+  std::atomic<std::int64_t> store_batch_ms_;
   std::atomic<std::int64_t> started_ns_{0};  // monotonic; 0 before Start()
   std::atomic<bool> stopping_{false};
   Beat rules_beat_, store_beat_;
@@ -92,12 +136,16 @@ class Pipeline::Impl {
   std::unique_ptr<rules::Engine> rules_;
   std::unique_ptr<rules::Engine> pending_rules_;
 
-  std::vector<std::unique_ptr<Driver>> drivers_;
-  std::vector<std::jthread> driver_threads_;
+  // The running drivers and upstreams. Their lists change only on the controlling thread
+  // (Reconfigure), under instances_mu_; other threads (Stats, the watchdog) read them under it.
+  // The controlling thread reads them without it. Elements are never moved in memory (the
+  // threads hold pointers to them).
+  mutable std::mutex instances_mu_;
+  std::vector<std::unique_ptr<DriverSlot>> drivers_;
+  std::vector<std::unique_ptr<ForwarderThread>> forwarders_;
   std::atomic<std::size_t> drivers_running_{0};
   std::thread rules_thread_;
   std::thread store_thread_;
-  std::vector<std::unique_ptr<ForwarderThread>> forwarders_;
 
   // Forwarder wake-up when the store commits, and the stop protocol.
   std::mutex fwd_mu_;
@@ -108,13 +156,35 @@ class Pipeline::Impl {
 
   std::atomic<std::uint64_t> readings_in_{0}, suppressed_{0}, events_{0}, stored_{0},
       store_errors_{0};
-  PipelineObserver* observer_ = nullptr;  // set before Start(); called on the rules thread
+  std::atomic<PipelineObserver*> observer_{nullptr};  // called on the rules thread
 
   // How long a thread with nothing to do waits before it looks again (and beats for the
   // watchdog): a quarter of the stall limit, at most 1 s. Work (a reading, a chunk, a commit,
   // the stop) wakes the waits at once; this only bounds how often an idle gateway wakes up.
   milliseconds IdleWait() const {
-    return milliseconds(std::clamp<std::int64_t>(cfg_.health.stall_timeout_ms / 4, 20, 1000));
+    return milliseconds(std::clamp<std::int64_t>(stall_timeout_ms_.load() / 4, 20, 1000));
+  }
+
+  void StartDriver(DriverSlot& slot) {
+    slot.started_ns = clock_.MonotonicNs();
+    ++drivers_running_;
+    DriverSlot* sp = &slot;
+    slot.thread = std::jthread([this, sp](std::stop_token st) {
+      NameThread("drv:" + sp->name);
+      sp->driver->Run(st, sp->sink);
+      spdlog::debug("driver {} finished", sp->name);
+      sp->finished.store(true);
+      --drivers_running_;
+    });
+  }
+
+  void StartForwarder(ForwarderThread& f) {
+    f.beat.Mark(clock_.MonotonicNs());
+    ForwarderThread* fp = &f;
+    f.thread = std::thread([this, fp] {
+      NameThread("up:" + fp->name);
+      ForwardLoop(*fp);
+    });
   }
 
   void RulesLoop() {
@@ -162,7 +232,9 @@ class Pipeline::Impl {
         events.clear();
         rules_->Tick(clock_.NowNs(), events);
         ++rule_ticks_;
-        if (observer_ != nullptr && !events.empty()) observer_->OnEvents(events);
+        if (PipelineObserver* o = observer_.load(); o != nullptr && !events.empty()) {
+          o->OnEvents(events);
+        }
         for (const Event& e : events) chunk.push_back(ToRecord(e));
         events_ += events.size();
         count_events(events);
@@ -176,6 +248,7 @@ class Pipeline::Impl {
         continue;
       }
       chunk.reserve(chunk.size() + n);
+      PipelineObserver* const observer = observer_.load();
       for (Reading& r : batch) {
         events.clear();
         bool forward = rules_ ? rules_->Process(r, events) : true;
@@ -188,15 +261,15 @@ class Pipeline::Impl {
           derived.clear();
           rules_->TakeDerived(derived);
           for (const Reading& d : derived) chunk.push_back(ToRecord(d));
-          if (observer_ != nullptr && !derived.empty()) observer_->OnReadings(derived);
+          if (observer != nullptr && !derived.empty()) observer->OnReadings(derived);
         }
-        if (observer_ != nullptr && !events.empty()) observer_->OnEvents(events);
+        if (observer != nullptr && !events.empty()) observer->OnEvents(events);
         for (const Event& e : events) chunk.push_back(ToRecord(e));
         events_ += events.size();
         count_events(events);
       }
       readings_in_ += n;
-      if (observer_ != nullptr) observer_->OnReadings(batch);
+      if (observer != nullptr) observer->OnReadings(batch);
       if (!chunk.empty()) {
         push_chunk(std::move(chunk));
         chunk = Chunk();
@@ -206,14 +279,15 @@ class Pipeline::Impl {
   }
 
   void StoreLoop() {
-    const std::size_t max_batch = static_cast<std::size_t>(cfg_.store.batch_records);
-    const std::int64_t max_wait_ns = cfg_.store.batch_ms * 1'000'000;
     std::vector<Chunk> got;
     Chunk batch;
     std::int64_t first_at = 0;
     bool closed = false;
     while (!closed || !batch.empty()) {
       store_beat_.Mark(clock_.MonotonicNs());
+      // Read at every batch: a reload may change them.
+      const std::size_t max_batch = static_cast<std::size_t>(store_batch_records_.load());
+      const std::int64_t max_wait_ns = store_batch_ms_.load() * 1'000'000;
       if (!closed) {
         std::int64_t wait_ns =
             batch.empty()
@@ -274,16 +348,17 @@ class Pipeline::Impl {
   void ForwardLoop(ForwarderThread& t) {
     Forwarder& f = *t.forwarder;
     f.LoadCursor();
-    while (!forwarders_abort_) {
+    while (!forwarders_abort_ && !t.stop) {
       t.beat.Mark(clock_.MonotonicNs());
       const bool draining = forwarders_draining_;  // read before Step()'s store read: no loss
       const Forwarder::StepResult step = f.Step();
       if (step.next == Forwarder::Next::kBackOff) {
-        // Only the abort cuts a back-off short; commits wake the wait but do not end it.
+        // Only the abort (or this forwarder's stop) cuts a back-off short; commits wake the wait
+        // but do not end it.
         std::int64_t now = clock_.MonotonicNs();
         t.beat.Mark(now, std::max<std::int64_t>(0, step.until_ns - now));
         std::unique_lock lock(fwd_mu_);
-        while (!forwarders_abort_ && now < step.until_ns) {
+        while (!forwarders_abort_ && !t.stop && now < step.until_ns) {
           fwd_cv_.wait_for(lock, std::chrono::nanoseconds(step.until_ns - now));
           now = clock_.MonotonicNs();
         }
@@ -291,7 +366,7 @@ class Pipeline::Impl {
         if (draining) break;
         std::unique_lock lock(fwd_mu_);
         fwd_cv_.wait_for(lock, IdleWait(), [&] {
-          return forwarders_abort_.load() || forwarders_draining_.load() ||
+          return forwarders_abort_.load() || t.stop.load() || forwarders_draining_.load() ||
                  store_->LastSeq() > f.Acked();
         });
       }
@@ -306,6 +381,25 @@ Pipeline::~Pipeline() {
   if (impl_ && (impl_->rules_thread_.joinable() || impl_->store_thread_.joinable())) {
     (void)Stop(milliseconds(0));
   }
+}
+
+Result<BuiltDriver> BuildDriver(const config::DriverInstance& d, Clock& clock) {
+  DriverContext ctx{d.name, &clock};
+  auto drv = d.type->create(d.settings, ctx);
+  if (!drv) {
+    return Err(Status(drv.error().code(), "driver " + d.name + ": " + drv.error().message()));
+  }
+  return BuiltDriver{d.name, d.type->type, std::move(*drv)};
+}
+
+Result<BuiltUpstream> BuildUpstream(const config::UpstreamInstance& u,
+                                    const std::string& gateway_id) {
+  UpstreamContext ctx{u.name, gateway_id};
+  auto up = u.type->create(u.settings, ctx);
+  if (!up) {
+    return Err(Status(up.error().code(), "upstream " + u.name + ": " + up.error().message()));
+  }
+  return BuiltUpstream{u.name, std::move(*up), u.batch_records, u.retry_initial_ms, u.retry_max_ms};
 }
 
 Result<std::unique_ptr<Pipeline>> Pipeline::Create(const config::GatewayConfig& cfg,
@@ -328,32 +422,14 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Create(const config::GatewayConfig& 
   impl->store_ = std::move(*store);
 
   for (const auto& d : cfg.drivers) {
-    DriverContext ctx{d.name, &clock};
-    auto drv = d.type->create(d.settings, ctx);
-    if (!drv) {
-      return Err(Status(drv.error().code(), "driver " + d.name + ": " + drv.error().message()));
-    }
-    impl->drivers_.push_back(std::move(*drv));
-    impl->driver_types_.push_back(d.type->type);
-    impl->driver_sinks_.push_back(std::make_unique<QueueSink>(impl->readings_));
-    impl->driver_finished_.push_back(std::make_unique<std::atomic<bool>>(false));
+    auto built = BuildDriver(d, clock);
+    if (!built) return Err(built.error());
+    impl->drivers_.push_back(std::make_unique<DriverSlot>(std::move(*built), impl->readings_));
   }
   for (const auto& u : cfg.upstreams) {
-    UpstreamContext ctx{u.name, cfg.gateway.id};
-    auto up = u.type->create(u.settings, ctx);
-    if (!up) {
-      return Err(Status(up.error().code(), "upstream " + u.name + ": " + up.error().message()));
-    }
-    auto f = std::make_unique<ForwarderThread>();
-    f->upstream = std::move(*up);
-    f->settings = &u;
-    ForwarderOptions options;
-    options.name = u.name;
-    options.batch_records = u.batch_records;
-    options.retry_initial_ms = u.retry_initial_ms;
-    options.retry_max_ms = u.retry_max_ms;
-    f->forwarder = std::make_unique<Forwarder>(*impl->store_, *f->upstream, clock, options);
-    impl->forwarders_.push_back(std::move(f));
+    auto built = BuildUpstream(u, cfg.gateway.id);
+    if (!built) return Err(built.error());
+    impl->forwarders_.push_back(MakeForwarder(std::move(*built), *impl->store_, clock));
   }
   return std::unique_ptr<Pipeline>(new Pipeline(std::move(impl)));
 }
@@ -363,15 +439,8 @@ Status Pipeline::Start() {
   const std::int64_t start_ns = m.clock_.MonotonicNs();
   m.rules_beat_.Mark(start_ns);
   m.store_beat_.Mark(start_ns);
-  for (auto& f : m.forwarders_) f->beat.Mark(start_ns);
   m.started_ns_ = start_ns;
-  for (auto& f : m.forwarders_) {
-    ForwarderThread* fp = f.get();
-    fp->thread = std::thread([&m, fp] {
-      NameThread("up:" + fp->settings->name);
-      m.ForwardLoop(*fp);
-    });
-  }
+  for (auto& f : m.forwarders_) m.StartForwarder(*f);
   m.store_thread_ = std::thread([&m] {
     NameThread("store");
     m.StoreLoop();
@@ -380,21 +449,97 @@ Status Pipeline::Start() {
     NameThread("rules");
     m.RulesLoop();
   });
-  m.drivers_running_ = m.drivers_.size();
-  for (std::size_t i = 0; i < m.drivers_.size(); ++i) {
-    Driver* dp = m.drivers_[i].get();
-    QueueSink* sink = m.driver_sinks_[i].get();
-    std::atomic<bool>* finished = m.driver_finished_[i].get();
-    m.driver_threads_.emplace_back([&m, dp, sink, finished](std::stop_token st) {
-      NameThread("drv:" + dp->name());
-      dp->Run(st, *sink);
-      spdlog::debug("driver {} finished", dp->name());
-      finished->store(true);
-      --m.drivers_running_;
-    });
-  }
+  for (auto& d : m.drivers_) m.StartDriver(*d);
   spdlog::info("pipeline started: {} drivers, {} upstreams, store {}", m.drivers_.size(),
-               m.forwarders_.size(), m.cfg_.store.path);
+               m.forwarders_.size(), m.store_path_);
+  return Status::Ok();
+}
+
+Status Pipeline::Reconfigure(Reconfiguration r) {
+  Impl& m = *impl_;
+  // 1. Cursors for every upstream the new config has, before anything stops: the only step
+  // that may fail, and a failure leaves everything as it was.
+  {
+    std::vector<std::string> both = r.upstream_order;
+    for (const auto& f : m.forwarders_) {
+      if (std::find(both.begin(), both.end(), f->name) == both.end()) both.push_back(f->name);
+    }
+    Status s = m.store_->SetUpstreams(both);
+    if (!s.ok()) return Status(s.code(), "cannot add the new upstreams' cursors: " + s.message());
+  }
+  m.stall_timeout_ms_ = r.stall_timeout_ms;
+  m.store_batch_records_ = r.store_batch_records;
+  m.store_batch_ms_ = r.store_batch_ms;
+
+  // 2. Stop the drivers to stop: out of the lists first (Stats() no longer shows them), then
+  // all asked at once and joined. Readings they queued go on through the rules.
+  std::vector<std::unique_ptr<DriverSlot>> old_drivers;
+  std::vector<std::unique_ptr<ForwarderThread>> old_forwarders;
+  {
+    std::lock_guard lock(m.instances_mu_);
+    for (const std::string& name : r.stop_drivers) {
+      auto it = std::find_if(m.drivers_.begin(), m.drivers_.end(),
+                             [&](const auto& d) { return d->name == name; });
+      if (it == m.drivers_.end()) continue;
+      old_drivers.push_back(std::move(*it));
+      m.drivers_.erase(it);
+    }
+    for (const std::string& name : r.stop_upstreams) {
+      auto it = std::find_if(m.forwarders_.begin(), m.forwarders_.end(),
+                             [&](const auto& f) { return f->name == name; });
+      if (it == m.forwarders_.end()) continue;
+      old_forwarders.push_back(std::move(*it));
+      m.forwarders_.erase(it);
+    }
+  }
+  for (auto& d : old_drivers) d->thread.request_stop();
+  for (auto& d : old_drivers) {
+    if (d->thread.joinable()) d->thread.join();
+  }
+  // 3. Stop the upstreams to stop. Each forwarder finishes its current step (a send in flight
+  // completes or fails; what it delivered is acknowledged) and stops its upstream; the store
+  // keeps its cursor, so a restarted one resumes there (at-least-once, as after a restart).
+  {
+    std::lock_guard lock(m.fwd_mu_);
+    for (auto& f : old_forwarders) f->stop = true;
+  }
+  m.fwd_cv_.notify_all();
+  for (auto& f : old_forwarders) {
+    if (f->thread.joinable()) f->thread.join();
+  }
+  old_forwarders.clear();
+  old_drivers.clear();
+
+  // 4. Start the new upstreams (each loads its cursor from the store), then the new drivers.
+  std::vector<ForwarderThread*> new_forwarders;
+  std::vector<DriverSlot*> new_drivers;
+  {
+    std::lock_guard lock(m.instances_mu_);
+    for (auto& u : r.start_upstreams) {
+      m.forwarders_.push_back(MakeForwarder(std::move(u), *m.store_, m.clock_));
+      new_forwarders.push_back(m.forwarders_.back().get());
+    }
+    for (auto& d : r.start_drivers) {
+      m.drivers_.push_back(std::make_unique<DriverSlot>(std::move(d), m.readings_));
+      new_drivers.push_back(m.drivers_.back().get());
+    }
+    SortByName(m.forwarders_, r.upstream_order);
+    SortByName(m.drivers_, r.driver_order);
+  }
+  for (ForwarderThread* f : new_forwarders) m.StartForwarder(*f);
+  for (DriverSlot* d : new_drivers) m.StartDriver(*d);
+
+  // 5. Remove the cursors of the upstreams that are gone. We drop them rather than keep them, as
+  // a restart with this config would: a kept cursor would hold every record it has not
+  // acknowledged until the store's bounds dropped them. Re-added later, an upstream starts with
+  // what the store holds, like a new one.
+  Status s = m.store_->SetUpstreams(r.upstream_order);
+  if (!s.ok()) {
+    spdlog::warn(
+        "reload: cannot remove the cursors of removed upstreams ({}); they stay until "
+        "the next start",
+        s.ToString());
+  }
   return Status::Ok();
 }
 
@@ -403,10 +548,10 @@ Status Pipeline::Stop(milliseconds deadline) {
   m.stopping_ = true;
   const std::int64_t end = m.clock_.MonotonicNs() + deadline.count() * 1'000'000;
   // 1. Drivers: ask every one to stop, then wait for them.
-  for (auto& t : m.driver_threads_) t.request_stop();
+  for (auto& d : m.drivers_) d->thread.request_stop();
   m.readings_.Close();  // wakes drivers blocked on a full queue
-  for (auto& t : m.driver_threads_) {
-    if (t.joinable()) t.join();
+  for (auto& d : m.drivers_) {
+    if (d->thread.joinable()) d->thread.join();
   }
   // 2. Rules drain the queue, 3. the store commits the last batch.
   if (m.rules_thread_.joinable()) m.rules_thread_.join();
@@ -437,7 +582,7 @@ Status Pipeline::Stop(milliseconds deadline) {
     std::uint64_t acked = f->forwarder->Acked();
     if (acked < last) {
       if (!behind.empty()) behind += ", ";
-      behind += f->upstream->name() + " (" + std::to_string(last - acked) + " records)";
+      behind += f->name + " (" + std::to_string(last - acked) + " records)";
     }
   }
   if (!behind.empty()) {
@@ -456,6 +601,7 @@ bool Pipeline::DriversFinished() const { return impl_->drivers_running_.load() =
 
 bool Pipeline::CaughtUp() const {
   std::uint64_t last = impl_->store_->LastSeq();
+  std::lock_guard lock(impl_->instances_mu_);
   for (auto& f : impl_->forwarders_) {
     if (f->forwarder->Acked() < last) return false;
   }
@@ -479,11 +625,6 @@ PipelineStats Pipeline::Stats() const {
   s.store_dropped_size_readings = drops.size_readings;
   s.store_dropped_size_events = drops.size_events;
   s.store_rejected = drops.rejected;
-  for (auto& f : m.forwarders_) {
-    s.upstreams.push_back(f->forwarder->State());
-    std::uint64_t acked = f->forwarder->Acked();
-    s.upstreams.back().lag = s.store_last_seq > acked ? s.store_last_seq - acked : 0;
-  }
   s.queue_capacity = m.readings_.capacity();
   s.anomalies = m.anomalies_;
   s.alarms = m.alarms_;
@@ -492,18 +633,23 @@ PipelineStats Pipeline::Stats() const {
   s.store_given_up = m.store_given_up_;
   const std::int64_t now = m.clock_.MonotonicNs();
   const std::int64_t started = m.started_ns_.load();
-  for (std::size_t i = 0; i < m.drivers_.size(); ++i) {
-    const DriverStats& ds = m.drivers_[i]->stats();
+  std::lock_guard lock(m.instances_mu_);
+  for (auto& f : m.forwarders_) {
+    s.upstreams.push_back(f->forwarder->State());
+    std::uint64_t acked = f->forwarder->Acked();
+    s.upstreams.back().lag = s.store_last_seq > acked ? s.store_last_seq - acked : 0;
+  }
+  for (const auto& slot : m.drivers_) {
+    const DriverStats& ds = slot->driver->stats();
     DriverState d;
-    d.name = m.drivers_[i]->name();
-    d.type = m.driver_types_[i];
-    d.state = m.driver_finished_[i]->load()      ? "finished"
-              : m.driver_sinks_[i]->in_deliver() ? "blocked"
-                                                 : "running";
+    d.name = slot->name;
+    d.type = slot->type;
+    d.state = slot->finished.load() ? "finished" : slot->sink.in_deliver() ? "blocked" : "running";
     d.readings = ds.readings.load(std::memory_order_relaxed);
     d.errors = ds.errors.load(std::memory_order_relaxed);
     d.last_success_ns = ds.last_success_ns.load(std::memory_order_relaxed);
-    std::int64_t beat = std::max(ds.heartbeat_ns.load(std::memory_order_relaxed), started);
+    const std::int64_t since = std::max(started, slot->started_ns.load());
+    std::int64_t beat = std::max(ds.heartbeat_ns.load(std::memory_order_relaxed), since);
     d.heartbeat_age_ms = started == 0 ? 0 : std::max<std::int64_t>(0, now - beat) / 1'000'000;
     s.drivers.push_back(std::move(d));
   }
@@ -523,10 +669,14 @@ StoreHealth Pipeline::StoreContents() const {
     auto oldest = impl_->store_->ReadAfter(st.first_seq - 1, 1);
     if (oldest && !oldest->empty()) r.oldest_ts_ns = oldest->front().ts_ns;
   }
-  for (const auto& f : impl_->forwarders_) {
+  {
+    std::lock_guard lock(impl_->instances_mu_);
+    for (const auto& f : impl_->forwarders_) r.pending_names.push_back(f->name);
+  }
+  for (const std::string& name : r.pending_names) {
     std::int64_t ts = 0;
     if (st.records > 0) {
-      auto next = impl_->store_->ReadAfter(impl_->store_->Cursor(f->settings->name), 1);
+      auto next = impl_->store_->ReadAfter(impl_->store_->Cursor(name), 1);
       if (next && !next->empty()) ts = next->front().ts_ns;
     }
     r.oldest_pending_ts_ns.push_back(ts);
@@ -546,17 +696,19 @@ std::vector<std::string> Pipeline::StalledThreads(milliseconds stall) const {
     return now - b.at_ns.load(std::memory_order_relaxed) >
            limit + b.allowance_ns.load(std::memory_order_relaxed);
   };
-  for (std::size_t i = 0; i < m.drivers_.size(); ++i) {
-    if (m.driver_finished_[i]->load() || m.driver_sinks_[i]->in_deliver()) continue;
-    // A driver that never beat counts from the start of the pipeline.
+  std::lock_guard lock(m.instances_mu_);
+  for (const auto& slot : m.drivers_) {
+    if (slot->finished.load() || slot->sink.in_deliver()) continue;
+    // A driver that never beat counts from its start.
+    const std::int64_t since = std::max(started, slot->started_ns.load());
     std::int64_t beat =
-        std::max(m.drivers_[i]->stats().heartbeat_ns.load(std::memory_order_relaxed), started);
-    if (now - beat > limit) out.push_back("driver " + m.drivers_[i]->name());
+        std::max(slot->driver->stats().heartbeat_ns.load(std::memory_order_relaxed), since);
+    if (now - beat > limit) out.push_back("driver " + slot->name);
   }
   if (stalled(m.rules_beat_)) out.push_back("rules");
   if (stalled(m.store_beat_)) out.push_back("store");
   for (const auto& f : m.forwarders_) {
-    if (stalled(f->beat)) out.push_back("upstream " + f->upstream->name());
+    if (stalled(f->beat)) out.push_back("upstream " + f->name);
   }
   return out;
 }

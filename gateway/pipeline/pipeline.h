@@ -9,8 +9,16 @@
 // or the deadline passes. Whatever is not forwarded stays in the store and goes out after the
 // next start, so a stop never loses a committed record.
 //
-// Thread-safety: Start/Stop/ReplaceRules/Stats may be called from one controlling thread (the
-// main thread); Stats() may also be called concurrently from any thread.
+// Reload (Reconfigure()): drivers and upstreams can be stopped and started one by one while the
+// rest keeps running. The queue, the rules thread, the store and its sequence numbers stay; a
+// stopped driver's readings already queued go on through the rules; a restarted upstream's new
+// forwarder resumes from the cursor the store holds for its name.
+//
+// Thread-safety: Start/Stop/Reconfigure/ReplaceRules/SetObserver are called from one controlling
+// thread (the main thread). Stats(), StoreContents(), StalledThreads(), DriversFinished() and
+// CaughtUp() may be called concurrently from any thread: the lists of drivers and upstreams are
+// changed under a mutex those read under, so each call sees them before or after a
+// Reconfigure() step, never half-changed.
 #pragma once
 
 #include <atomic>
@@ -22,11 +30,13 @@
 #include <string>
 #include <vector>
 
+#include "drivers/driver.h"
 #include "gateway/config/gateway_config.h"
 #include "gateway/core/clock.h"
 #include "gateway/core/reading.h"
 #include "gateway/core/status.h"
 #include "gateway/store/store.h"
+#include "gateway/upstream/upstream.h"
 #include "rules/engine.h"
 
 namespace pn {
@@ -72,9 +82,11 @@ struct StoreHealth {
   std::int64_t max_bytes = 0;     // configured bound; 0: unbounded
   std::int64_t oldest_ts_ns = 0;  // reading/event time of the oldest record held; 0 when empty
   StoreDrops drops;               // records the store's bounds dropped, per reason
-  // Per upstream (Stats().upstreams order): the time of the oldest record it has not
+  // Per upstream (Stats().upstreams order, names in pending_names: a reload between Stats() and
+  // StoreContents() may change the list): the time of the oldest record it has not
   // acknowledged; 0 when it has everything.
   std::vector<std::int64_t> oldest_pending_ts_ns;
+  std::vector<std::string> pending_names;
 };
 
 struct PipelineStats {
@@ -103,10 +115,45 @@ struct PipelineStats {
   std::vector<DriverState> drivers;
 };
 
+// A driver or upstream built from its settings, not running yet. Create() and a reload build them
+// the same way, so a reload meets every error a start would before it changes anything.
+struct BuiltDriver {
+  std::string name;
+  std::string type;
+  std::unique_ptr<Driver> driver;
+};
+struct BuiltUpstream {
+  std::string name;
+  std::unique_ptr<Upstream> upstream;
+  std::int64_t batch_records = 1000;
+  std::int64_t retry_initial_ms = 500;
+  std::int64_t retry_max_ms = 30000;
+};
+// Errors: the factory's, prefixed with "driver NAME: " / "upstream NAME: ".
+Result<BuiltDriver> BuildDriver(const config::DriverInstance& instance, Clock& clock);
+Result<BuiltUpstream> BuildUpstream(const config::UpstreamInstance& instance,
+                                    const std::string& gateway_id);
+
+// What Reconfigure() changes. A changed instance is in both a stop list and a start list.
+struct Reconfiguration {
+  std::vector<std::string> stop_drivers;   // removed or changed, by name
+  std::vector<BuiltDriver> start_drivers;  // added or changed
+  std::vector<std::string> stop_upstreams;
+  std::vector<BuiltUpstream> start_upstreams;
+  // Every driver / upstream after the change, in config order (the order Stats() lists).
+  std::vector<std::string> driver_order;
+  std::vector<std::string> upstream_order;
+  // Applied at once.
+  std::int64_t stall_timeout_ms = 60000;
+  std::int64_t store_batch_records = 1000;
+  std::int64_t store_batch_ms = 100;
+};
+
 class Pipeline {
  public:
-  // Builds drivers and upstreams from `config` (which must outlive the pipeline) and opens the
-  // store. Errors: a store that cannot be opened, a driver or upstream that cannot be created.
+  // Builds drivers and upstreams from `config` and opens the store; keeps what it needs of
+  // `config` (which need not outlive it). Errors: a store that cannot be opened, a driver or
+  // upstream that cannot be created.
   static Result<std::unique_ptr<Pipeline>> Create(const config::GatewayConfig& config,
                                                   std::unique_ptr<rules::Engine> rules,
                                                   Clock& clock);
@@ -119,12 +166,22 @@ class Pipeline {
   // every upstream, or a status saying what is left in the store for the next start.
   Status Stop(std::chrono::milliseconds deadline);
 
-  // Installs an observer of readings and events (nullptr: none). REQUIRES: before Start(); the
-  // observer outlives the pipeline's threads (Stop()).
+  // Installs an observer of readings and events (nullptr: none), before Start() or while it runs
+  // (a reload turning the status page on). REQUIRES: the observer outlives the pipeline's
+  // threads (Stop()).
   void SetObserver(PipelineObserver* observer);
 
   // Swaps in new rules at the next batch; the new engine adopts the state of unchanged rules.
   void ReplaceRules(std::unique_ptr<rules::Engine> rules);
+
+  // Reload: first gives every upstream of `upstream_order` a cursor in the store (an error
+  // there is returned and nothing changed); then stops the drivers and upstreams named (each
+  // thread joined: a driver within its stop latency, an upstream after its current send), starts
+  // the new upstreams (each from the store's cursor for its name) and drivers, and removes the
+  // cursors of upstreams no longer listed (records only they held are released; a failure there
+  // is logged and the cursor stays until the next start). Instances not named keep running
+  // untouched. REQUIRES: after Start(), before Stop(); names in stop lists are running.
+  Status Reconfigure(Reconfiguration changes);
 
   // True once every driver has returned from Run() by itself (e.g. a sim with max_samples).
   bool DriversFinished() const;

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "gateway/config/config_diff.h"
 #include "gateway/config/gateway_config.h"
 #include "gateway/health/health_server.h"
 #include "gateway/pipeline/pipeline.h"
@@ -73,8 +74,21 @@ struct Loaded {
   std::unique_ptr<rules::Engine> rules;
 };
 
-std::optional<Loaded> LoadAll(const std::string& path, bool to_journal = false) {
-  auto cfg = config::Load(path);
+// `text`: when not null, receives the file's text the config was loaded from (a reload compares
+// the new file with it).
+std::optional<Loaded> LoadAll(const std::string& path, bool to_journal = false,
+                              std::string* text = nullptr) {
+  tl::expected<config::GatewayConfig, config::ErrorList> cfg;
+  std::ifstream in(path, std::ios::binary);
+  if (text != nullptr && in) {
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    *text = ss.str();
+    std::string base = std::filesystem::path(path).parent_path().string();
+    cfg = config::LoadString(*text, path, base.empty() ? "." : base, true);
+  } else {
+    cfg = config::Load(path);  // its messages for a missing or unreadable file
+  }
   if (!cfg) {
     ReportConfigErrors(cfg.error().WarningsToString() + cfg.error().ToString(), to_journal);
     return std::nullopt;
@@ -178,23 +192,273 @@ int Version() {
   return kExitOk;
 }
 
+namespace {
+
+// The running daemon: what `run` starts and what a reload (SIGHUP) may change. Owned and
+// changed by the main thread only; the health endpoint's threads see it through the snapshot
+// function, which reads only the pipeline (thread-safe), atomics and values fixed at its start.
+// Members are destroyed in reverse order: the endpoint before the pipeline, the pipeline (its
+// threads call the live view) before the live view.
+struct Daemon {
+  std::string config_path;
+  std::string config_file;  // absolute, for the status page
+  bool to_journal = false;
+  std::chrono::steady_clock::time_point started_at;
+  config::GatewayConfig cfg;  // the running configuration (document released)
+  std::string text;           // the file text it was loaded from; a reload compares with it
+  std::string token;          // [health] bearer token; "": none
+  std::atomic<bool> ready{false};
+  std::atomic<double> rate{0};
+  std::atomic<std::int64_t> stall_ms{60000};
+  std::unique_ptr<health::LiveView> live;
+  std::unique_ptr<Pipeline> pipeline;
+  std::unique_ptr<health::HealthServer> health_server;
+
+  // Creates the status page's live view (once; it then stays installed for good, so that the
+  // rules thread never calls a destroyed one) when the endpoint is on and wants one.
+  void EnsureLiveView(const config::HealthSettings& h) {
+    if (live || !h.enabled || h.status_series <= 0) return;
+    health::LiveView::Options lo;
+    lo.series_limit = static_cast<std::size_t>(h.status_series);
+    live = std::make_unique<health::LiveView>(lo);
+    if (pipeline) pipeline->SetObserver(live.get());
+  }
+
+  // Starts the endpoint for `h` with `tok`. REQUIRES: none running, h.enabled.
+  Status StartHealth(const config::HealthSettings& h, const std::string& tok) {
+    EnsureLiveView(h);
+    const Pipeline* pl = pipeline.get();
+    health::LiveView* lv = live.get();
+    auto snapshot = [this, pl, lv, id = cfg.gateway.id] {
+      health::Snapshot snap;
+      snap.gateway_id = id;
+      snap.version = PN_VERSION;
+      snap.now_ns = SystemClock::Instance().NowNs();
+      snap.uptime_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count();
+      snap.ready = ready.load();
+      snap.readings_per_s = rate.load();
+      snap.stats = pl->Stats();
+      snap.store = pl->StoreContents();
+      snap.stalled = pl->StalledThreads(milliseconds(stall_ms.load()));
+      snap.config_path = config_file;
+      snap.rss_bytes = ResidentBytes();
+      if (lv != nullptr) snap.live = lv->Take();
+      return snap;
+    };
+    auto server = health::HealthServer::Start(h.listen, static_cast<int>(h.port), snapshot, tok);
+    if (!server) return server.error();
+    health_server = std::move(*server);
+    return Status::Ok();
+  }
+
+  void Reload();
+};
+
+const char* KindWord(config::InstanceChangeKind k) {
+  switch (k) {
+    case config::InstanceChangeKind::kAdded:
+      return "added";
+    case config::InstanceChangeKind::kRemoved:
+      return "removed";
+    case config::InstanceChangeKind::kChanged:
+      return "changed";
+    case config::InstanceChangeKind::kUnchanged:
+      break;
+  }
+  return "unchanged";
+}
+
+// SIGHUP: loads and checks the whole new configuration exactly as a start would (the file, the
+// rule files, every new or changed driver and upstream built by its factory, the token file),
+// then applies what changed: drivers and upstreams per instance, rules, log level and the other
+// live settings, the health endpoint. Any error, or a change to a setting that cannot change
+// while running (config_diff.h), and nothing changes: the running configuration stays whole
+// and one `reload:` error line says why.
+void Daemon::Reload() {
+  auto refuse = [](const std::string& why, std::string details = {}) {
+    while (!details.empty() && details.back() == '\n') details.pop_back();
+    if (details.empty()) {
+      spdlog::error("reload: {}; the running configuration stays", why);
+    } else {
+      spdlog::error("reload: {}; the running configuration stays:\n{}", why, details);
+    }
+  };
+  // 1. The file, as a start reads it.
+  std::string next_text;
+  {
+    std::ifstream in(config_path, std::ios::binary);
+    if (!in) {
+      refuse("cannot read " + config_path + ": " + std::strerror(errno));
+      return;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    next_text = ss.str();
+  }
+  std::string base = std::filesystem::path(config_path).parent_path().string();
+  if (base.empty()) base = ".";
+  auto next = config::LoadString(next_text, config_path, base, true);
+  if (!next) {
+    refuse("the configuration has errors", next.error().ToString());
+    return;
+  }
+  if (!next->warnings.empty()) {  // deprecated key names, as a start logs them
+    std::istringstream lines(next->warnings);
+    for (std::string line; std::getline(lines, line);) spdlog::warn("reload: {}", line);
+  }
+  config::ErrorList rule_errors;
+  auto engine = rules::Engine::LoadFiles(next->rule_files, rule_errors);
+  if (!rule_errors.empty() || engine == nullptr) {
+    refuse("rule files have errors", rule_errors.ToString());
+    return;
+  }
+  // 2. What changed, against the text the running configuration came from.
+  auto running = config::LoadString(text, config_path, base, false);
+  if (!running) {
+    refuse("cannot re-read the running configuration to compare", running.error().ToString());
+    return;
+  }
+  const config::ReloadPlan plan = config::PlanReload(*running, *next);
+  if (!plan.refused.empty()) {
+    std::string why;
+    for (const auto& r : plan.refused) why += (why.empty() ? "" : "; ") + r;
+    refuse(why);
+    return;
+  }
+  // 3. Build every new or changed instance before anything stops.
+  Reconfiguration rc;
+  rc.stall_timeout_ms = next->health.stall_timeout_ms;
+  rc.store_batch_records = next->store.batch_records;
+  rc.store_batch_ms = next->store.batch_ms;
+  for (const auto& d : next->drivers) rc.driver_order.push_back(d.name);
+  for (const auto& u : next->upstreams) rc.upstream_order.push_back(u.name);
+  for (const auto& c : plan.drivers) {
+    if (c.kind == config::InstanceChangeKind::kUnchanged) continue;
+    if (c.kind != config::InstanceChangeKind::kAdded) rc.stop_drivers.push_back(c.name);
+    if (c.kind == config::InstanceChangeKind::kRemoved) continue;
+    const auto& inst = *std::find_if(next->drivers.begin(), next->drivers.end(),
+                                     [&](const auto& d) { return d.name == c.name; });
+    auto built = BuildDriver(inst, SystemClock::Instance());
+    if (!built) {
+      refuse(built.error().message());
+      return;
+    }
+    rc.start_drivers.push_back(std::move(*built));
+  }
+  for (const auto& c : plan.upstreams) {
+    if (c.kind == config::InstanceChangeKind::kUnchanged) continue;
+    if (c.kind != config::InstanceChangeKind::kAdded) rc.stop_upstreams.push_back(c.name);
+    if (c.kind == config::InstanceChangeKind::kRemoved) continue;
+    const auto& inst = *std::find_if(next->upstreams.begin(), next->upstreams.end(),
+                                     [&](const auto& u) { return u.name == c.name; });
+    auto built = BuildUpstream(inst, next->gateway.id);
+    if (!built) {
+      refuse(built.error().message());
+      return;
+    }
+    rc.start_upstreams.push_back(std::move(*built));
+  }
+  std::string next_token;
+  if (next->health.enabled && !next->health.token_file.empty()) {
+    auto t = ReadToken(next->health.token_file);
+    if (!t) {
+      refuse(t.error().message());
+      return;
+    }
+    next_token = std::move(*t);
+  }
+  // 4. The health endpoint first: the one step that can be undone if the next one fails.
+  const bool restart_health = plan.restart_health || (next->health.enabled && next_token != token);
+  if (restart_health) {
+    if (health_server) health_server->Stop();
+    health_server.reset();
+    Status hs = next->health.enabled ? StartHealth(next->health, next_token) : Status::Ok();
+    if (!hs.ok()) {
+      if (cfg.health.enabled) {
+        Status back = StartHealth(cfg.health, token);
+        if (!back.ok()) {
+          spdlog::error("reload: the health endpoint cannot be restarted on {}:{} either: {}",
+                        cfg.health.listen, cfg.health.port, back.ToString());
+        }
+      }
+      refuse("the health endpoint cannot start on " + next->health.listen + ":" +
+             std::to_string(next->health.port) + ": " + hs.ToString());
+      return;
+    }
+  }
+  // 5. The log level first, so that what the reload does is logged at it, then drivers and
+  // upstreams.
+  const spdlog::level::level_enum old_level = spdlog::get_level();
+  spdlog::set_level(spdlog::level::from_str(next->gateway.log_level));
+  for (const auto& l : plan.live) spdlog::info("reload: {}", l);
+  for (const auto& c : plan.drivers) {
+    if (c.kind == config::InstanceChangeKind::kUnchanged) continue;
+    spdlog::info("reload: driver '{}' {}{}; {}", c.name, KindWord(c.kind),
+                 c.details.empty() ? "" : " (" + c.details + ")",
+                 c.kind == config::InstanceChangeKind::kAdded     ? "starting"
+                 : c.kind == config::InstanceChangeKind::kRemoved ? "stopping"
+                                                                  : "restarting");
+  }
+  for (const auto& c : plan.upstreams) {
+    if (c.kind == config::InstanceChangeKind::kUnchanged) continue;
+    spdlog::info("reload: upstream '{}' {}{}; {}", c.name, KindWord(c.kind),
+                 c.details.empty() ? "" : " (" + c.details + ")",
+                 c.kind == config::InstanceChangeKind::kAdded ? "starting with what the store holds"
+                 : c.kind == config::InstanceChangeKind::kRemoved
+                     ? "stopping; its cursor is removed"
+                     : "restarting from its cursor");
+  }
+  Status applied = pipeline->Reconfigure(std::move(rc));
+  if (!applied.ok()) {
+    spdlog::set_level(old_level);
+    if (restart_health) {
+      if (health_server) health_server->Stop();
+      health_server.reset();
+      if (cfg.health.enabled) (void)StartHealth(cfg.health, token);
+    }
+    refuse(applied.ToString());
+    return;
+  }
+  // 6. Rules and the other live settings (shutdown_timeout_ms is read from cfg at the stop).
+  pipeline->ReplaceRules(std::move(engine));
+  stall_ms = next->health.stall_timeout_ms;
+  std::size_t changed = 0;
+  for (const auto& c : plan.drivers) changed += c.kind != config::InstanceChangeKind::kUnchanged;
+  for (const auto& c : plan.upstreams) {
+    changed += c.kind != config::InstanceChangeKind::kUnchanged;
+  }
+  spdlog::info(
+      "reload: done: {} drivers, {} upstreams ({} added, removed or restarted), "
+      "{} rule files",
+      next->drivers.size(), next->upstreams.size(), changed, next->rule_files.size());
+  token = std::move(next_token);
+  text = std::move(next_text);
+  cfg = std::move(*next);
+  cfg.ReleaseDocument();
+}
+
+}  // namespace
+
 int Run(const RunOptions& options) {
   InstallSignalHandlers();
   const SystemdNotifier notifier;
-  const auto started_at = std::chrono::steady_clock::now();
+  Daemon d;
+  d.started_at = std::chrono::steady_clock::now();
+  d.config_path = options.config_path;
   notifier.Status("loading configuration");
-  const bool to_journal = SetupLogging();
-  auto loaded = LoadAll(options.config_path, to_journal);
+  d.to_journal = SetupLogging();
+  auto loaded = LoadAll(options.config_path, d.to_journal, &d.text);
   if (!loaded) {
     notifier.Status("configuration error; see the log");
     return kExitConfig;
   }
   spdlog::set_level(spdlog::level::from_str(loaded->cfg.gateway.log_level));
-  const config::GatewayConfig& cfg = loaded->cfg;
+  d.cfg = std::move(loaded->cfg);
+  const config::GatewayConfig& cfg = d.cfg;  // replaced by a reload: read it afresh each time
   spdlog::info("processnow {} starting: gateway {}, config {}, {} rules", PN_VERSION,
                cfg.gateway.id, options.config_path, loaded->rules->rule_count());
 
-  std::string token;
   if (cfg.health.enabled && !cfg.health.token_file.empty()) {
     auto t = ReadToken(cfg.health.token_file);
     if (!t) {
@@ -202,15 +466,7 @@ int Run(const RunOptions& options) {
       notifier.Status("configuration error; see the log");
       return kExitConfig;
     }
-    token = std::move(*t);
-  }
-  // The status page's live view: only with the endpoint on (it costs memory per series). Made
-  // before the pipeline, so that it outlives the pipeline's threads.
-  std::unique_ptr<health::LiveView> live;
-  if (cfg.health.enabled && cfg.health.status_series > 0) {
-    health::LiveView::Options lo;
-    lo.series_limit = static_cast<std::size_t>(cfg.health.status_series);
-    live = std::make_unique<health::LiveView>(lo);
+    d.token = std::move(*t);
   }
   auto pipeline = Pipeline::Create(cfg, std::move(loaded->rules), SystemClock::Instance());
   if (!pipeline) {
@@ -218,55 +474,34 @@ int Run(const RunOptions& options) {
     notifier.Status("cannot start: " + pipeline.error().ToString());
     return pipeline.error().code() == Code::kConfig ? kExitConfig : kExitIoError;
   }
-  if (live) (*pipeline)->SetObserver(live.get());
+  d.pipeline = std::move(*pipeline);
+  // The status page's live view: only with the endpoint on (it costs memory per series).
+  d.EnsureLiveView(cfg.health);
   std::error_code path_error;
-  const std::string config_file =
+  d.config_file =
       std::filesystem::absolute(options.config_path, path_error).lexically_normal().string();
   // Drivers and upstreams hold their own settings now; the parsed tree is not needed again.
-  loaded->cfg.ReleaseDocument();
-  Status st = (*pipeline)->Start();
+  d.cfg.ReleaseDocument();
+  Status st = d.pipeline->Start();
   if (!st.ok()) {
     spdlog::error("cannot start: {}", st.ToString());
     return kExitFailure;
   }
-  const Pipeline& pl = **pipeline;
-  const auto stall = milliseconds(cfg.health.stall_timeout_ms);
+  const Pipeline& pl = *d.pipeline;
+  d.stall_ms = cfg.health.stall_timeout_ms;
 
-  // Shared with the health endpoint's threads.
-  std::atomic<bool> ready{false};
-  std::atomic<double> rate{0};
-  std::unique_ptr<health::HealthServer> health_server;
   if (cfg.health.enabled) {
-    auto snapshot = [&pl, &cfg, &ready, &rate, &live, &config_file, started_at, stall] {
-      health::Snapshot snap;
-      snap.gateway_id = cfg.gateway.id;
-      snap.version = PN_VERSION;
-      snap.now_ns = SystemClock::Instance().NowNs();
-      snap.uptime_s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count();
-      snap.ready = ready.load();
-      snap.readings_per_s = rate.load();
-      snap.stats = pl.Stats();
-      snap.store = pl.StoreContents();
-      snap.stalled = pl.StalledThreads(stall);
-      snap.config_path = config_file;
-      snap.rss_bytes = ResidentBytes();
-      if (live) snap.live = live->Take();
-      return snap;
-    };
-    auto server = health::HealthServer::Start(cfg.health.listen, static_cast<int>(cfg.health.port),
-                                              snapshot, token);
-    if (!server) {
-      spdlog::error("cannot start: {}", server.error().ToString());
-      notifier.Status("cannot start: " + server.error().ToString());
-      (void)(*pipeline)->Stop(milliseconds(cfg.gateway.shutdown_timeout_ms));
+    Status hs = d.StartHealth(cfg.health, d.token);
+    if (!hs.ok()) {
+      spdlog::error("cannot start: {}", hs.ToString());
+      notifier.Status("cannot start: " + hs.ToString());
+      (void)d.pipeline->Stop(milliseconds(cfg.gateway.shutdown_timeout_ms));
       return kExitFailure;
     }
-    health_server = std::move(*server);
   }
 
   // Config, store, drivers (threads started) and the endpoint are up.
-  ready = true;
+  d.ready = true;
   // Start-up (config parsing, rule compilation) leaves free holes in the heap that glibc keeps;
   // hand their pages back so idle memory is what the pipeline uses (bench/deploy).
   malloc_trim(0);
@@ -276,7 +511,7 @@ int Run(const RunOptions& options) {
       std::chrono::duration_cast<milliseconds>(notifier.watchdog_interval()) / 2;
   if (watchdog_every.count() > 0) {
     spdlog::info("systemd watchdog: pinging every {} ms while no thread stalls for {} ms",
-                 watchdog_every.count(), stall.count());
+                 watchdog_every.count(), d.stall_ms.load());
   }
   // STATUS= lines: at the stats interval, but at least every 5 s.
   const auto status_every = std::min(milliseconds(options.stats_interval_ms), milliseconds(5000));
@@ -308,30 +543,18 @@ int Run(const RunOptions& options) {
     }
     if (TakeReloadRequest()) {
       notifier.Reloading();
-      // Rule files only: drivers, store and upstreams keep running untouched.
-      config::ErrorList errors;
-      auto again = config::Load(options.config_path);
-      if (!again) {
-        spdlog::error("reload: config has errors, keeping the current rules:\n{}",
-                      again.error().ToString());
-      } else {
-        auto engine = rules::Engine::LoadFiles(again->rule_files, errors);
-        if (!errors.empty() || !engine) {
-          spdlog::error("reload: rule files have errors, keeping the current rules:\n{}",
-                        errors.ToString());
-        } else {
-          (*pipeline)->ReplaceRules(std::move(engine));
-        }
-      }
+      spdlog::info("reload: SIGHUP; reading {}", options.config_path);
+      d.Reload();
       notifier.Ready();
     }
-    if (options.exit_when_drained && (*pipeline)->DriversFinished()) {
+    if (options.exit_when_drained && pl.DriversFinished()) {
       // Let the queue and the store settle, then stop once everything was forwarded.
       std::this_thread::sleep_for(milliseconds(cfg.store.batch_ms + 50));
       spdlog::info("drivers finished; draining and exiting");
       break;
     }
     now = std::chrono::steady_clock::now();
+    const auto stall = milliseconds(d.stall_ms.load());
     if (watchdog_every.count() > 0 && now - last_ping_at >= watchdog_every) {
       // WATCHDOG=1 only while every pipeline thread makes progress: a stuck thread stops the
       // pings and systemd restarts the service after WatchdogSec.
@@ -352,7 +575,7 @@ int Run(const RunOptions& options) {
       PipelineStats s = pl.Stats();
       double secs = std::chrono::duration<double>(now - last_status_at).count();
       double r = static_cast<double>(s.readings_in - status_prev.readings_in) / secs;
-      rate = r;
+      d.rate = r;
       if (stalled_before.empty()) notifier.Status(StatusLine(s, r));
       status_prev = s;
       last_status_at = now;
@@ -367,8 +590,8 @@ int Run(const RunOptions& options) {
   }
   notifier.Stopping();
   notifier.Status("stopping: draining the queue and forwarding what the store holds");
-  Status stopped = (*pipeline)->Stop(milliseconds(cfg.gateway.shutdown_timeout_ms));
-  if (health_server) health_server->Stop();
+  Status stopped = d.pipeline->Stop(milliseconds(cfg.gateway.shutdown_timeout_ms));
+  if (d.health_server) d.health_server->Stop();
   PipelineStats s = pl.Stats();
   LogStats(s, prev, 0);
   if (!stopped.ok()) {

@@ -414,7 +414,7 @@ class SqliteStore final : public Store {
         "SELECT ifnull((SELECT value FROM meta WHERE key='records'), -1)", "read record count");
     if (!stored) return stored.error();
     stored_records_ = *stored;
-    if (Status s = ReconcileCursors(upstreams); !s.ok()) return s;
+    if (Status s = ReconcileCursors(upstreams, /*running=*/false); !s.ok()) return s;
     if (stored_records_ < 0) {
       Result<std::int64_t> count =
           writer_.QueryInt("SELECT count(*) FROM records", "count records");
@@ -545,6 +545,11 @@ class SqliteStore final : public Store {
     Status s = AckTxn(upstream, seq);
     if (s.code() == Code::kResourceExhausted && Checkpoint().ok()) s = AckTxn(upstream, seq);
     return s;
+  }
+
+  Status SetUpstreams(const std::vector<std::string>& upstreams) override {
+    std::lock_guard lock(writer_mu_);
+    return ReconcileCursors(upstreams, /*running=*/true);
   }
 
   StoreDrops Drops() const override {
@@ -1064,7 +1069,10 @@ class SqliteStore final : public Store {
     }
     return s;
   }
-  Status ReconcileCursors(const std::vector<std::string>& upstreams) {
+  // Adds and removes cursors so that exactly `upstreams` have one. `running`: called after
+  // Init (SetUpstreams), so the record count is records_; before, Init counts afterwards.
+  // REQUIRES: writer_mu_ held, or Init before the store is shared.
+  Status ReconcileCursors(const std::vector<std::string>& upstreams, bool running) {
     std::set<std::string, std::less<>> wanted(upstreams.begin(), upstreams.end());
     if (Status s = writer_.Exec("BEGIN IMMEDIATE", "begin cursor update"); !s.ok()) return s;
     auto fail = [&](Status s) {
@@ -1088,6 +1096,7 @@ class SqliteStore final : public Store {
     if (!add) return fail(add.error());
     std::vector<std::string> removed;
     std::vector<std::string> added;
+    std::uint64_t running_purged = 0;
     for (const auto& [name, acked] : existing) {
       if (wanted.contains(name)) continue;
       BindText(del->get(), 1, name);
@@ -1123,7 +1132,15 @@ class SqliteStore final : public Store {
       if (!mark) return fail(mark.error());
       sqlite3_bind_int64(mark->get(), 1, static_cast<std::int64_t>(last_seq_.load()));
       if (Status s = writer_.StepDone(mark->get(), "record last_seq"); !s.ok()) return fail(s);
-      if (stored_records_ >= 0) {
+      if (running) {
+        running_purged = static_cast<std::uint64_t>(std::max<std::int64_t>(0, purged));
+        if (running_purged > 0) {
+          const std::uint64_t held = records_.load();
+          if (Status s = SetMeta("records", held - std::min(running_purged, held)); !s.ok()) {
+            return fail(s);
+          }
+        }
+      } else if (stored_records_ >= 0) {
         stored_records_ = std::max<std::int64_t>(0, stored_records_ - purged);
         std::string sql =
             fmt::format("UPDATE meta SET value={} WHERE key='records'", stored_records_);
@@ -1133,6 +1150,7 @@ class SqliteStore final : public Store {
       }
     }
     if (Status s = writer_.Exec("COMMIT", "commit cursor update"); !s.ok()) return fail(s);
+    records_ -= std::min(running_purged, records_.load());
     for (const auto& name : added)
       spdlog::info("store {}: new cursor for upstream '{}'", options_.path, name);
     for (const auto& name : removed) {

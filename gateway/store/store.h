@@ -134,6 +134,12 @@ class Store {
   // The upstream's cursor (0 when it has acknowledged nothing).
   virtual std::uint64_t Cursor(std::string_view upstream) const = 0;
 
+  // Sets the upstreams while the store is in use (a reload), as Open does: a new upstream gets a
+  // cursor at 0 (it starts with everything the store holds), the cursor of one not listed is
+  // removed, and records every remaining upstream has acknowledged are deleted. On error nothing
+  // changed. REQUIRES: no forwarder of a removed upstream still acknowledges.
+  virtual Status SetUpstreams(const std::vector<std::string>& upstreams) = 0;
+
   // Durably moves the upstream's cursor to `seq` (never backwards) and deletes records that every
   // upstream has acknowledged. An older `seq` is a no-op returning OK; an unknown upstream gives
   // NotFound; `seq` > LastSeq() gives InvalidArgument.

@@ -119,8 +119,12 @@ class SystemdNotify(GatewayTestCase):
         self.assertTrue(self.notify.wait_for(lambda m: m == "READY=1", 30))
         self.proc.send_signal(signal.SIGHUP)
         self.assertTrue(self.notify.wait_for(lambda m: m == "RELOADING=1", 10))
-        self.notify.pump(0.5)
+        # The reload loads and compares the whole config: wait for its READY=1, not a fixed time.
+        end = time.monotonic() + 20
+        while len(self.notify.times("READY=1")) < 2 and time.monotonic() < end:
+            self.notify.pump(0.1)
         self.assertEqual(len(self.notify.times("READY=1")), 2, self.notify.messages)
+        self.assertGreater(self.notify.times("READY=1")[1], self.notify.times("RELOADING=1")[0])
         self.stop()
         self.assertEqual(self.proc.returncode, 0)
 

@@ -81,6 +81,9 @@ class RefusingStore final : public Store {
     if (fail_ack) return Status::IoError("database is locked");
     return real_.Ack(upstream, seq);
   }
+  Status SetUpstreams(const std::vector<std::string>& upstreams) override {
+    return real_.SetUpstreams(upstreams);
+  }
   std::uint64_t LastSeq() const override { return real_.LastSeq(); }
   StoreDrops Drops() const override { return real_.Drops(); }
   StoreStats Stats() const override { return real_.Stats(); }

@@ -246,6 +246,36 @@ TEST_CASE("a removed upstream's cursor is dropped and stops pinning records") {
   CHECK(st.first_seq == 9);
 }
 
+TEST_CASE("SetUpstreams while open adds and removes cursors as Open would, and persists") {
+  TempDir dir;
+  const std::string path = dir.File("buf.db");
+  {
+    auto store = OpenOk(path, {"kafka", "mqtt"});
+    AppendOk(*store, MakeRecords(1, 10));
+    AckOk(*store, "mqtt", 8);  // kafka pins everything
+    AckOk(*store, "kafka", 2);
+    REQUIRE(store->SetUpstreams({"mqtt", "file"}).ok());
+    StoreStats st = store->Stats();
+    CHECK(st.cursors.size() == 2);
+    CHECK(st.cursors.count("kafka") == 0);
+    CHECK(store->Ack("kafka", 3).code() == Code::kNotFound);
+    CHECK(store->Cursor("mqtt") == 8);
+    CHECK(store->Cursor("file") == 0);  // a new upstream starts with everything held
+    CHECK(st.records == 8);             // 3..10: kafka's release is pinned by the new cursor
+    CHECK(ReadOk(*store, store->Cursor("file"), 100).front().seq == 3);
+    // Sequence numbers go on; the record count stays right through later acks and appends.
+    CHECK(AppendOk(*store, MakeRecords(11, 2)) == 12);
+    AckOk(*store, "file", 12);
+    CHECK(store->Stats().records == 4);  // 9..12, pinned by mqtt
+    REQUIRE(store->SetUpstreams({"file"}).ok());
+    CHECK(store->Stats().records == 0);
+  }
+  auto store = OpenOk(path, {"file"});
+  CHECK(store->Cursor("file") == 12);
+  CHECK(store->LastSeq() == 12);
+  CHECK(store->Stats().records == 0);
+}
+
 TEST_CASE("sequence numbers are never reused after deleting everything and reopening") {
   TempDir dir;
   const std::string path = dir.File("buf.db");
