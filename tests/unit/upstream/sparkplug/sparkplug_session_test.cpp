@@ -501,7 +501,8 @@ TEST_CASE("a series whose kind changes gets a new DBIRTH with the new datatype, 
   s.Encode(b, kStartMs, 0, out, msg);
   REQUIRE(out.size() == 2);
   CHECK(out[0].topic == "spBv1.0/g/DBIRTH/n/plc");
-  const PbMetric* level = Decode(out[0].payload).Find("level");
+  Decoded birth = Decode(out[0].payload);  // owns what `level` points into
+  const PbMetric* level = birth.Find("level");
   REQUIRE(level != nullptr);
   CHECK(level->datatype == 10);
   CHECK(level->alias == alias);
