@@ -10,6 +10,7 @@ namespace pn::connect {
   if (!tls.ca_file.empty()) sb.trust_store(tls.ca_file);
   if (!tls.cert_file.empty()) sb.key_store(tls.cert_file);
   if (!tls.key_file.empty()) sb.private_key(tls.key_file);
+  if (!tls.alpn.empty()) sb.alpn_protos(tls.alpn);
   sb.enable_server_cert_auth(true);  // the chain must lead to a trusted CA
   sb.verify(tls.verify_hostname);    // and name the host (Paho's default: off)
   if (on_error) sb.error_handler(std::move(on_error));

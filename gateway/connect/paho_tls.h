@@ -8,6 +8,8 @@
 //     verify_hostname is false, which callers log as a warning;
 //   - cert_file / key_file are sent as the client certificate and its key when set (an empty
 //     key_file means the key is in cert_file);
+//   - alpn, when not empty, is offered in the handshake (AWS IoT Core on port 443 picks MQTT by
+//     the protocol name "x-amzn-mqtt-ca");
 //   - OpenSSL's error text goes to `on_error` when one is given (to log it, or to keep it for a
 //     clearer connect error); Paho calls it on its own thread.
 #pragma once
@@ -16,6 +18,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace pn::connect {
 
@@ -24,6 +27,7 @@ struct TlsFiles {
   std::string cert_file = {};  // PEM client certificate (and chain); empty: none
   std::string key_file = {};   // PEM private key of cert_file; empty: in cert_file (or none)
   bool verify_hostname = true;
+  std::vector<std::string> alpn = {};  // ALPN protocol names to offer; empty: none
 };
 
 ::mqtt::ssl_options PahoSslOptions(const TlsFiles& tls,

@@ -14,6 +14,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -297,6 +299,78 @@ class MutualTls(GatewayTestCase):
         log = self.refused(None, "the broker requires a client certificate: set cert_file and "
                                  "key_file")
         self.assertIn("alert certificate required", log)
+
+
+class AlpnServer:
+    """A TLS server on a free loopback port (Python's ssl, the test PKI's server certificate)
+    that offers the ALPN protocol `proto` and records, per handshake, what the client and it
+    agreed on (None: the client offered nothing it knows). It speaks no MQTT: the gateway's
+    connect then fails and is retried, which is all the test needs."""
+
+    def __init__(self, pki, proto):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(f"{pki}/server.pem", f"{pki}/server.key")
+        self.ctx.set_alpn_protocols([proto])
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.selected = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # the 0.2 s accept timeout: look at `stopping` again
+                continue
+            try:
+                conn.settimeout(10)
+                with self.ctx.wrap_socket(conn, server_side=True) as tls:
+                    self.selected.append(tls.selected_alpn_protocol())
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+@unittest.skipUnless(have_openssl(), "openssl is needed")
+class Alpn(GatewayTestCase):
+    """alpn = ["x-amzn-mqtt-ca"] (AWS IoT Core on port 443) is offered in the TLS handshake."""
+
+    def handshakes(self, alpn_line):
+        pki = make_pki(os.path.join(self.dir, "pki"))
+        server = AlpnServer(pki, "x-amzn-mqtt-ca")
+        self.addCleanup(server.stop)
+        cfg = self.config(
+            "shutdown_timeout_ms = 1000\n" + SIM.format(samples=5) +
+            f'\n[upstreams.cloud]\ntype = "mqtt"\nservers = ["ssl://127.0.0.1:{server.port}"]\n'
+            f'ca_file = "{pki}/ca.pem"\nretry_initial_ms = 100\nretry_max_ms = 200\n'
+            f"connect_timeout_ms = 2000\n{alpn_line}")
+        proc = self.start_gateway(cfg)
+        self.wait_for(lambda: len(server.selected) >= 2, timeout=30, what="two TLS handshakes")
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        return server.selected
+
+    def test_alpn_offers_x_amzn_mqtt_ca_in_the_handshake(self):
+        self.assertEqual(set(self.handshakes('alpn = ["x-amzn-mqtt-ca"]\n')), {"x-amzn-mqtt-ca"})
+
+    def test_without_alpn_nothing_is_offered(self):
+        self.assertEqual(set(self.handshakes("")), {None})
+
+    def test_check_refuses_alpn_without_a_tls_server(self):
+        cfg = self.config('[drivers.plant]\ntype = "sim"\n\n[upstreams.cloud]\ntype = "mqtt"\n'
+                          'servers = ["tcp://127.0.0.1:1883"]\nalpn = ["x-amzn-mqtt-ca"]\n')
+        got = subprocess.run([BINARY, "check", "--config", cfg], capture_output=True, text=True,
+                             timeout=30)
+        self.assertNotEqual(got.returncode, 0)
+        self.assertIn("alpn: ALPN is part of TLS, but no server URI uses TLS",
+                      got.stdout + got.stderr)
 
 
 @unittest.skipUnless(have_openssl(), "openssl is needed")

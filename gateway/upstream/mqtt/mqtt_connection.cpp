@@ -182,6 +182,11 @@ std::vector<config::KeySpec> ConnectionTailKeys() {
        .default_value = std::string(""),
        .description = "TLS: PEM file of the client certificate's private key. Empty: the "
                       "key is in cert_file."},
+      {.name = "alpn",
+       .type = ValueType::kStringList,
+       .default_value = std::vector<std::string>{},
+       .description = "TLS: ALPN protocol names to offer in the handshake. AWS IoT Core on "
+                      "port 443 needs [\"x-amzn-mqtt-ca\"]; empty offers none."},
       {.name = "tls_verify_hostname",
        .type = ValueType::kBool,
        .default_value = true,
@@ -227,6 +232,15 @@ void CheckConnection(const config::Section& s, config::ErrorList& errors) {
       s.AddError(errors, key, "cannot read \"" + f + "\": " + std::strerror(errno));
     }
   }
+  if (!s.GetStringList("alpn").empty() && !any_tls) {
+    s.AddError(errors, "alpn", "ALPN is part of TLS, but no server URI uses TLS");
+  }
+  for (const std::string& p : s.GetStringList("alpn")) {
+    if (p.empty() || p.size() > 255) {
+      s.AddError(errors, "alpn",
+                 "a protocol name is 1 to 255 bytes, got " + std::to_string(p.size()));
+    }
+  }
   if (!s.GetString("key_file").empty() && s.GetString("cert_file").empty()) {
     s.AddError(errors, "key_file", "key_file needs cert_file");
   }
@@ -258,6 +272,7 @@ Result<ConnectionOptions> ReadConnection(const config::Section& s, const Upstrea
   o.cert_file = s.GetString("cert_file");
   o.key_file = s.GetString("key_file");
   o.tls_verify_hostname = s.GetBool("tls_verify_hostname");
+  o.alpn = s.GetStringList("alpn");
   return o;
 }
 
@@ -298,6 +313,7 @@ std::string ConnectDiagnosis::ProbeCached() {
                      .cert_file = options_.cert_file,
                      .key_file = options_.key_file,
                      .verify_hostname = options_.tls_verify_hostname,
+                     .alpn = options_.alpn,
                      .timeout = std::min(options_.connect_timeout, milliseconds(3000))};
   probe_result_.clear();
   for (const std::string& uri : options_.servers) {
@@ -351,7 +367,8 @@ mqtt::connect_options BuildConnectOptions(const ConnectionOptions& o, bool clean
     b.ssl(connect::PahoSslOptions({.ca_file = o.ca_file,
                                    .cert_file = o.cert_file,
                                    .key_file = o.key_file,
-                                   .verify_hostname = o.tls_verify_hostname},
+                                   .verify_hostname = o.tls_verify_hostname,
+                                   .alpn = o.alpn},
                                   on_error));
   }
   return b.finalize();
@@ -487,6 +504,14 @@ std::string ProbeTls(const std::string& uri, const TlsProbeOptions& o) {
                const_cast<char*>(host.c_str()));
     }
     if (o.verify_hostname) SSL_set1_host(ssl, host.c_str());
+    if (!o.alpn.empty()) {  // as Paho offers it: a 443 endpoint may refuse a handshake without
+      std::basic_string<unsigned char> wire;  // length-prefixed names, the wire format
+      for (const std::string& p : o.alpn) {
+        wire += static_cast<unsigned char>(p.size());
+        wire.append(p.begin(), p.end());
+      }
+      SSL_set_alpn_protos(ssl, wire.data(), static_cast<unsigned>(wire.size()));
+    }
     if (SSL_connect(ssl) != 1) {
       long v = SSL_get_verify_result(ssl);
       result = TakeOpenSslErrors();

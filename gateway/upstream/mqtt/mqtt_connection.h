@@ -41,6 +41,7 @@ struct ConnectionOptions {
   std::string password;  // secret: never logged
   std::string ca_file, cert_file, key_file;
   bool tls_verify_hostname = true;
+  std::vector<std::string> alpn;  // ALPN protocol names offered in the TLS handshake
 
   bool tls() const;  // some server URI uses TLS
 };
@@ -123,6 +124,7 @@ std::string DescribeClientCert(const std::string& path, std::time_t now);
 struct TlsProbeOptions {
   std::string ca_file, cert_file, key_file;
   bool verify_hostname = true;
+  std::vector<std::string> alpn = {};
   std::chrono::milliseconds timeout{3000};
 };
 std::string ProbeTls(const std::string& uri, const TlsProbeOptions& o);
