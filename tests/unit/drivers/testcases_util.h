@@ -7,12 +7,15 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "gateway/core/reading.h"
 
 namespace pn::testing {
 
@@ -56,6 +59,26 @@ inline void RunTestcases(const std::string& driver, std::size_t min_cases,
       FAIL_CHECK("output differs; actual written to ", (out / "actual.txt").string(), "\n", actual);
     }
   }
+}
+
+// A reading's value in its kind, as the expected files write it: 21.5000, 40i, true, "text";
+// a reading without a value (quality bad) as its double (nan).
+inline std::string ValueText(const Reading& r) {
+  if (r.quality != Quality::kBad) {
+    switch (r.kind) {
+      case ValueKind::kInt64:
+        return std::to_string(r.integer) + "i";
+      case ValueKind::kBoolean:
+        return r.value != 0 ? "true" : "false";
+      case ValueKind::kString:
+        return "\"" + r.text + "\"";
+      case ValueKind::kDouble:
+        break;
+    }
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4f", r.value);
+  return buf;
 }
 
 }  // namespace pn::testing

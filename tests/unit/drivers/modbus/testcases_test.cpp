@@ -35,20 +35,10 @@ std::string ReadFile(const fs::path& p) {
 
 std::string FormatReadings(const std::vector<Reading>& readings) {
   std::string out;
-  char buf[64];
   for (const auto& r : readings) {
-    // The value in its kind: 21.5000, 40i, true, "text".
-    if (r.kind == ValueKind::kInt64 && r.quality != Quality::kBad) {
-      std::snprintf(buf, sizeof buf, "%lldi", static_cast<long long>(r.integer));
-    } else if (r.kind == ValueKind::kBoolean && r.quality != Quality::kBad) {
-      std::snprintf(buf, sizeof buf, "%s", r.value != 0 ? "true" : "false");
-    } else if (r.kind == ValueKind::kString && r.quality != Quality::kBad) {
-      std::snprintf(buf, sizeof buf, "\"%s\"", r.text.c_str());
-    } else {
-      std::snprintf(buf, sizeof buf, "%.4f", r.value);
-    }
-    out += std::to_string(r.ts_ns) + " " + r.device + " " + r.series + "=" + buf + " " + r.unit +
-           " " + std::string(QualityName(r.quality)) + "\n";
+    out += std::to_string(r.ts_ns) + " " + r.device + " " + r.series + "=" +
+           pn::testing::ValueText(r) + " " + r.unit + " " + std::string(QualityName(r.quality)) +
+           "\n";
   }
   return out;
 }

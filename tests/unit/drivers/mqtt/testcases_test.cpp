@@ -48,21 +48,9 @@ std::string RunCase(const fs::path& dir) {
     if (!(*decoder)->Decode(topic, payload, 1767225600000000000, readings).ok()) ++errors;
   }
   std::string out;
-  char buf[64];
   for (const auto& r : readings) {
-    // The value in its kind: 21.5000, 40i, true, "text".
-    std::string v;
-    if (r.kind == ValueKind::kInt64) {
-      v = std::to_string(r.integer) + "i";
-    } else if (r.kind == ValueKind::kBoolean) {
-      v = r.value != 0 ? "true" : "false";
-    } else if (r.kind == ValueKind::kString) {
-      v = "\"" + r.text + "\"";
-    } else {
-      std::snprintf(buf, sizeof buf, "%.4f", r.value);
-      v = buf;
-    }
-    out += std::to_string(r.ts_ns) + " " + r.device + " " + r.series + "=" + v + "\n";
+    out += std::to_string(r.ts_ns) + " " + r.device + " " + r.series + "=" +
+           pn::testing::ValueText(r) + "\n";
   }
   return out + "errors=" + std::to_string(errors) + "\n";
 }
