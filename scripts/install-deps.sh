@@ -17,6 +17,7 @@ PACKAGES=(
   # tests
   doctest-dev python3 sqlite3 mosquitto mosquitto-clients socat
   openssl  # test_mqtt_tls makes its CA and certificates
+  faketime  # test_clock: the daemon on a wall clock that boots in 1970 and jumps (libfaketime)
   python3-paho-mqtt python3-protobuf protobuf-compiler  # sparkplug test host (protoc --python_out)
   # views tested as a person sees them: headless Chromium driven by Selenium
   chromium chromium-driver python3-selenium

@@ -27,6 +27,7 @@ Status MessageDecoder::Decode(std::string_view topic, std::string_view payload, 
     r.text = std::move(d.text);
     r.quality = Quality::kGood;
     r.ts_ns = d.ts_ns != 0 ? d.ts_ns : now_ns;
+    r.source_time = d.ts_ns != 0;  // the payload's own time: our clock's state says nothing of it
   }
   return Status::Ok();
 }

@@ -267,7 +267,10 @@ void SimDriver::Run(std::stop_token stop, ReadingSink& sink) {
   if (!settings_.realtime) {
     for (std::int64_t k = 0; max == 0 || k < max; ++k) {
       if (stop.stop_requested() || stall_here(k)) return;
+      const std::size_t first = batch.size();
       plant.Step(options.start_ns + k * interval_ns, batch);
+      // Simulated time, not the gateway clock's: never marked or corrected by the clock watch.
+      for (std::size_t i = first; i < batch.size(); ++i) batch[i].source_time = true;
       if (batch.size() >= batch_size && !DeliverBatch(sink, batch, stats_, *clock_)) return;
     }
     DeliverBatch(sink, batch, stats_, *clock_);

@@ -236,6 +236,11 @@ ReloadPlan PlanReload(const GatewayConfig& running, const GatewayConfig& next) {
     return Quoted(p == OverflowPolicy::kBlock ? "block" : "drop_oldest");
   });
   Fixed(refused, "health.status_series", o.health.status_series, n.health.status_series, Num);
+  // The clock watch's spans are kept from the start (records are corrected against them).
+  Fixed(refused, "clock.sync_source", o.clock.sync_source, n.clock.sync_source, Quoted);
+  Fixed(refused, "clock.timesyncd_file", o.clock.timesyncd_file, n.clock.timesyncd_file, Quoted);
+  Fixed(refused, "clock.step_threshold_ms", o.clock.step_threshold_ms, n.clock.step_threshold_ms,
+        Num);
 
   auto& live = plan.live;
   Live(live, "gateway.log_level", o.gateway.log_level, n.gateway.log_level, Quoted);

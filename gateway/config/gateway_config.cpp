@@ -197,6 +197,41 @@ const TableSpec& HealthTableSpec() {
   return spec;
 }
 
+const TableSpec& ClockTableSpec() {
+  static const TableSpec spec{
+      "The wall clock. A gateway without a real-time clock (a Raspberry Pi) boots with the time "
+      "of its last shutdown, or 1970, and jumps when NTP syncs. Records taken before are marked "
+      "\"clock\":\"unsynced\" and corrected when the offset becomes known; the rules and "
+      "stale-data checks never see the jump (gateway/clock/README.md).",
+      {
+          {.name = "sync_source",
+           .type = ValueType::kString,
+           .default_value = std::string("kernel"),
+           .description = "How the gateway learns that the system clock is synchronised. "
+                          "\"kernel\": the kernel's NTP status (adjtimex; what `timedatectl` "
+                          "shows as \"System clock synchronized\"), set by systemd-timesyncd, "
+                          "chrony or ntpd. \"timesyncd\": timesyncd_file exists. \"none\": "
+                          "the clock is always trusted (a gateway with a real-time clock); "
+                          "jumps are still followed.",
+           .choices = {"kernel", "timesyncd", "none"}},
+          {.name = "timesyncd_file",
+           .type = ValueType::kString,
+           .default_value = std::string("/run/systemd/timesync/synchronized"),
+           .description = "With sync_source = \"timesyncd\": the file systemd-timesyncd "
+                          "creates at its first synchronisation after boot."},
+          {.name = "step_threshold_ms",
+           .type = ValueType::kInt,
+           .default_value = std::int64_t{1000},
+           .description = "A change of the wall clock against the monotonic clock larger than "
+                          "this is a jump (a step); smaller ones are drift. Records are "
+                          "attributed to the right side of a jump when they reach the rules "
+                          "stage faster than this.",
+           .min = 100,
+           .max = 3600000},
+      }};
+  return spec;
+}
+
 namespace {
 
 const TableSpec& RootSpec() {
@@ -210,6 +245,7 @@ const TableSpec& RootSpec() {
           {.name = "queue", .type = ValueType::kTable, .table = &QueueTableSpec()},
           {.name = "store", .type = ValueType::kTable, .table = &StoreTableSpec()},
           {.name = "health", .type = ValueType::kTable, .table = &HealthTableSpec()},
+          {.name = "clock", .type = ValueType::kTable, .table = &ClockTableSpec()},
           {.name = "drivers", .type = ValueType::kTable},
           {.name = "upstreams", .type = ValueType::kTable},
       }};
@@ -370,6 +406,7 @@ tl::expected<GatewayConfig, ErrorList> LoadDocument(std::unique_ptr<Document> do
   Section q = table_or_empty("queue", QueueTableSpec());
   Section st = table_or_empty("store", StoreTableSpec());
   Section hl = table_or_empty("health", HealthTableSpec());
+  Section ck = table_or_empty("clock", ClockTableSpec());
 
   if (errors.empty()) {
     cfg.gateway.id = gw.GetString("id");
@@ -400,6 +437,9 @@ tl::expected<GatewayConfig, ErrorList> LoadDocument(std::unique_ptr<Document> do
       cfg.health.token_file = Resolve(base_dir, cfg.health.token_file);
     }
     cfg.health.status_series = hl.GetInt("status_series");
+    cfg.clock.sync_source = ck.GetString("sync_source");
+    cfg.clock.timesyncd_file = ck.GetString("timesyncd_file");
+    cfg.clock.step_threshold_ms = ck.GetInt("step_threshold_ms");
     if (check_filesystem && !cfg.health.token_file.empty() &&
         ::access(cfg.health.token_file.c_str(), R_OK) != 0) {
       hl.AddError(errors, "token_file",
@@ -543,12 +583,13 @@ std::string ReferenceConfig() {
       "# SIGHUP (`systemctl reload processnow`) applies a changed file to the running daemon:\n"
       "# changed drivers and upstreams restart, the rest keeps running, nothing buffered is lost.\n"
       "# gateway.id, gateway.data_dir, [store] keys other than batch_records and batch_ms,\n"
-      "# [queue] and health.status_series cannot change while it runs: a reload changing one is\n"
-      "# refused as a whole (README.md, \"Reload\").\n\n";
+      "# [queue], [clock] and health.status_series cannot change while it runs: a reload\n"
+      "# changing one is refused as a whole (README.md, \"Reload\").\n\n";
   out += RenderReference(GatewayTableSpec(), "gateway");
   out += RenderReference(QueueTableSpec(), "queue");
   out += RenderReference(StoreTableSpec(), "store");
   out += RenderReference(HealthTableSpec(), "health");
+  out += RenderReference(ClockTableSpec(), "clock");
   out +=
       "## Drivers: one table per instance, [drivers.NAME]; NAME appears in logs and metrics.\n"
       "## Keys every driver has:\n";

@@ -53,6 +53,13 @@ struct HealthSettings {
   std::int64_t status_series = 4096;      // series the status page keeps (0: no live view)
 };
 
+// [clock]: how the gateway learns whether the wall clock is right (gateway/clock/README.md).
+struct ClockSettings {
+  std::string sync_source = "kernel";  // "kernel", "timesyncd" or "none"
+  std::string timesyncd_file = "/run/systemd/timesync/synchronized";
+  std::int64_t step_threshold_ms = 1000;
+};
+
 // True when `address` is a loopback address: 127.0.0.0/8, ::1 or "localhost".
 bool IsLoopbackAddress(const std::string& address);
 
@@ -78,6 +85,7 @@ struct GatewayConfig {
   QueueSettings queue;
   StoreSettings store;
   HealthSettings health;
+  ClockSettings clock;
   std::vector<DriverInstance> drivers;      // enabled ones only
   std::vector<UpstreamInstance> upstreams;  // enabled ones only
   std::vector<std::string> rule_files;      // the rule globs expanded, sorted, deduplicated
@@ -107,5 +115,6 @@ const TableSpec& GatewayTableSpec();
 const TableSpec& QueueTableSpec();
 const TableSpec& StoreTableSpec();
 const TableSpec& HealthTableSpec();
+const TableSpec& ClockTableSpec();
 
 }  // namespace pn::config

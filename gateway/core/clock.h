@@ -40,18 +40,21 @@ class SystemClock final : public Clock {
   }
 };
 
-// A clock that moves only when told. Safe for concurrent access.
+// A clock that moves only when told. Safe for concurrent access. Advance() moves both times;
+// StepWall() moves only the wall clock, as setting the date or an NTP step does.
 class FakeClock final : public Clock {
  public:
   explicit FakeClock(std::int64_t start_ns = 0) : now_(start_ns) {}
-  std::int64_t NowNs() const override { return now_.load(); }
+  std::int64_t NowNs() const override { return now_.load() + wall_step_.load(); }
   std::int64_t MonotonicNs() const override { return now_.load(); }
   std::int64_t MaxSleepNs() const override { return 50'000'000; }
   void Advance(std::int64_t ns) { now_ += ns; }
   void Set(std::int64_t ns) { now_ = ns; }
+  void StepWall(std::int64_t ns) { wall_step_ += ns; }
 
  private:
   std::atomic<std::int64_t> now_;
+  std::atomic<std::int64_t> wall_step_{0};
 };
 
 }  // namespace pn

@@ -35,6 +35,18 @@ std::optional<ValueKind> ParseValueKind(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view ClockMarkName(ClockMark m) {
+  switch (m) {
+    case ClockMark::kSynced:
+      return "synced";
+    case ClockMark::kUnsynced:
+      return "unsynced";
+    case ClockMark::kCorrected:
+      return "corrected";
+  }
+  return "unsynced";
+}
+
 std::string_view EventKindName(EventKind k) {
   switch (k) {
     case EventKind::kAnomaly:

@@ -29,6 +29,14 @@ enum class ValueKind : std::uint8_t { kDouble = 0, kInt64 = 1, kBoolean = 2, kSt
 std::string_view ValueKindName(ValueKind k);  // "double", "int64", "boolean", "string"
 std::optional<ValueKind> ParseValueKind(std::string_view name);
 
+// How far a record's time can be trusted (gateway/clock/README.md). kSynced: taken from a
+// synchronised clock, or the source's own time. kUnsynced: taken from the gateway's clock while
+// it was not synchronised. kCorrected: taken while unsynchronised, then corrected by the offset
+// measured when the clock synchronised.
+enum class ClockMark : std::uint8_t { kSynced = 0, kUnsynced = 1, kCorrected = 2 };
+
+std::string_view ClockMarkName(ClockMark m);  // "synced", "unsynced", "corrected"
+
 struct Reading {
   std::string device;
   std::string series;
@@ -37,6 +45,8 @@ struct Reading {
   Quality quality = Quality::kGood;
   std::int64_t ts_ns = 0;  // epoch nanoseconds UTC
   ValueKind kind = ValueKind::kDouble;
+  ClockMark clock = ClockMark::kSynced;  // set by the rules stage, not by drivers
+  bool source_time = false;  // ts_ns is the source's own time (a payload timestamp), not ours
   std::int64_t integer = 0;  // kInt64: the exact value (a double is exact only up to 2^53)
   std::string text{};        // kString: the value
 
@@ -69,13 +79,14 @@ struct Event {
   std::string series;
   std::string rule;
   EventKind kind = EventKind::kAnomaly;
-  double value = kNaN;   // the reading's value, when one caused it
-  double score = kNaN;   // anomaly score 0..1
-  double health = kNaN;  // health index 0..1
-  double rul = kNaN;     // remaining useful life, in the series' time units
-  double trend = kNaN;   // health events: slope of the health index per time unit
-  std::string severity;  // alarms: "info", "warning", "critical"
-  std::string message;   // short human-readable explanation
+  ClockMark clock = ClockMark::kSynced;  // as the reading's that caused it (set by the rules stage)
+  double value = kNaN;                   // the reading's value, when one caused it
+  double score = kNaN;                   // anomaly score 0..1
+  double health = kNaN;                  // health index 0..1
+  double rul = kNaN;                     // remaining useful life, in the series' time units
+  double trend = kNaN;                   // health events: slope of the health index per time unit
+  std::string severity;                  // alarms: "info", "warning", "critical"
+  std::string message;                   // short human-readable explanation
 };
 
 }  // namespace pn

@@ -77,6 +77,14 @@ void AppendReadingValue(std::string& out, const Reading& r) {
   }
 }
 
+// "clock" only when the time is not from a synchronised clock: old records and consumers read
+// the same. The store finds unsynchronised records by this exact text (sqlite_store.cpp).
+void AppendClockMark(std::string& b, ClockMark m) {
+  if (m == ClockMark::kSynced) return;
+  AppendKey(b, "clock");
+  AppendJsonString(b, ClockMarkName(m));
+}
+
 }  // namespace
 
 NewRecord ToRecord(const Reading& r) {
@@ -105,6 +113,7 @@ NewRecord ToRecord(const Reading& r) {
   }
   AppendKey(b, "quality");
   AppendJsonString(b, QualityName(r.quality));
+  AppendClockMark(b, r.clock);
   b += '}';
   return rec;
 }
@@ -144,6 +153,7 @@ NewRecord ToRecord(const Event& e) {
     AppendKey(b, "message");
     AppendJsonString(b, e.message);
   }
+  AppendClockMark(b, e.clock);
   b += '}';
   return rec;
 }

@@ -169,6 +169,16 @@ void HealthMembers(JsonObject& o, std::string& out, const Snapshot& s) {
       q.Int("commit_errors", st.store_errors);
       q.Int("dropped", s.store.drops.total() + st.store_given_up);
     }
+    {
+      o.Key("clock");
+      JsonObject q(out);
+      q.Bool("synced", st.clock.synced);
+      q.Str("source", st.clock.source);
+      q.Int("steps", st.clock.steps);
+      q.Num("last_step_s", static_cast<double>(st.clock.last_step_ns) / 1e9);
+      q.Int("corrected_records", st.clock_corrected);
+      q.Int("uncorrected_spans", st.clock.uncorrected);
+    }
     o.Key("drivers") += '[';
     for (std::size_t i = 0; i < st.drivers.size(); ++i) {
       const DriverState& d = st.drivers[i];
@@ -392,6 +402,15 @@ std::string RenderMetrics(const Snapshot& s) {
   for (const auto& u : st.upstreams) rejected += u.rejected;
   m.Sample("processnow_dropped_total", D(rejected), Label("reason", "upstream_rejected"));
 
+  m.One("processnow_clock_synchronized", "gauge",
+        "1 when the sync source ([clock] sync_source) says the system clock is synchronised.",
+        st.clock.synced ? 1 : 0);
+  m.One("processnow_clock_steps_total", "counter", "Jumps of the wall clock seen since the start.",
+        D(st.clock.steps));
+  m.One("processnow_clock_corrected_records_total", "counter",
+        "Records taken while the clock was unsynchronised whose time was corrected.",
+        D(st.clock_corrected));
+
   m.One("processnow_queue_depth", "gauge", "Readings waiting in the queue.", D(st.queue_depth));
   m.One("processnow_queue_capacity", "gauge", "Readings the queue holds at most.",
         D(st.queue_capacity));
@@ -478,6 +497,15 @@ std::string RenderStatusText(const Snapshot& s) {
                   "rejected",
                   st.queue_depth, st.queue_capacity, st.queue_dropped,
                   s.store.drops.total() + st.store_given_up, rejected));
+  line(fmt::format(
+      "clock: {} ({}), {} jumps{}, {} records corrected{}",
+      st.clock.synced ? "synchronised" : "NOT synchronised", st.clock.source, st.clock.steps,
+      st.clock.steps == 0
+          ? std::string()
+          : fmt::format(" (last {:+.3f} s)", static_cast<double>(st.clock.last_step_ns) / 1e9),
+      st.clock_corrected,
+      st.clock.uncorrected == 0 ? std::string()
+                                : fmt::format(", {} spans left unsynced", st.clock.uncorrected)));
   line(fmt::format("store: {} records, {}, oldest {}", s.store.records,
                    Bytes(s.store.bytes_on_disk),
                    s.store.records == 0 ? std::string("-") : Ago(AgeS(s, s.store.oldest_ts_ns))));

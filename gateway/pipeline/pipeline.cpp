@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <thread>
 
+#include "gateway/clock/clock_watch.h"
 #include "gateway/core/bounded_queue.h"
 #include "gateway/core/record.h"
 #include "gateway/pipeline/forwarder.h"
@@ -131,6 +133,21 @@ class Pipeline::Impl {
   std::atomic<std::uint64_t> anomalies_{0}, alarms_{0}, clears_{0}, rule_ticks_{0},
       store_given_up_{0};
   std::unique_ptr<Store> store_;
+  std::uint64_t run_start_seq_ = 0;  // the store's last seq before this run (clock corrections)
+
+  // The wall clock as the rules thread follows it (only that thread calls it but Status()).
+  std::unique_ptr<ClockWatch> watch_;
+  // Corrections of unsynchronised times, for the store thread to apply once it has committed
+  // the first `after_chunks` chunks the rules thread pushed (those hold every record the
+  // correction is for; later ones were corrected by the rules thread itself).
+  struct ClockPost {
+    std::uint64_t after_chunks = 0;
+    ClockCorrection correction;
+  };
+  std::mutex clock_mu_;
+  std::deque<ClockPost> clock_posts_;
+  std::uint64_t chunks_pushed_ = 0;  // rules thread only
+  std::atomic<std::uint64_t> clock_corrected_{0};
 
   std::mutex rules_mu_;
   std::unique_ptr<rules::Engine> rules_;
@@ -193,6 +210,7 @@ class Pipeline::Impl {
     std::vector<Reading> derived;
     Chunk chunk;
     std::int64_t last_tick_ns = clock_.MonotonicNs();
+    std::int64_t last_poll_ns = last_tick_ns;
     batch.reserve(4096);
     auto count_events = [this](const std::vector<Event>& evs) {
       for (const Event& e : evs) {
@@ -206,6 +224,16 @@ class Pipeline::Impl {
       rules_beat_.waiting_downstream = true;
       chunks_.Push(std::move(c));
       rules_beat_.waiting_downstream = false;
+      ++chunks_pushed_;
+    };
+    // Events caused by a reading (or a tick) get its clock mark and its time as recorded: the
+    // rules worked on the rules' timeline, `delta` away from it.
+    auto stamp_events = [](std::vector<Event>& evs, const ClockWatch::Stamp& st) {
+      const std::int64_t delta = st.ts_ns - st.rules_ts_ns;
+      for (Event& e : evs) {
+        e.ts_ns += delta;
+        e.clock = st.mark;
+      }
     };
     for (;;) {
       rules_beat_.Mark(clock_.MonotonicNs());
@@ -225,12 +253,30 @@ class Pipeline::Impl {
           spdlog::info("rules reloaded: {} rules", rules_->rule_count());
         }
       }
-      // Stale-data checks need time to pass even when no reading comes: tick once a second.
+      // The clock's state, once a second, before the tick (which needs it).
       std::int64_t mono = clock_.MonotonicNs();
+      if (mono - last_poll_ns >= 1'000'000'000) {
+        last_poll_ns = mono;
+        ClockWatch::Change change = watch_->Poll();
+        if (!change.corrections.empty()) {
+          // Every record the corrections are for is in this chunk or an earlier one.
+          if (!chunk.empty()) {
+            push_chunk(std::move(chunk));
+            chunk = Chunk();
+          }
+          std::lock_guard lock(clock_mu_);
+          for (const ClockCorrection& c : change.corrections) {
+            clock_posts_.push_back(ClockPost{chunks_pushed_, c});
+          }
+        }
+      }
+      // Stale-data checks need time to pass even when no reading comes: tick once a second.
       if (rules_ && mono - last_tick_ns >= 1'000'000'000) {
         last_tick_ns = mono;
         events.clear();
-        rules_->Tick(clock_.NowNs(), events);
+        const ClockWatch::Stamp now = watch_->Now();
+        rules_->Tick(now.rules_ts_ns, events);
+        stamp_events(events, now);
         ++rule_ticks_;
         if (PipelineObserver* o = observer_.load(); o != nullptr && !events.empty()) {
           o->OnEvents(events);
@@ -251,7 +297,18 @@ class Pipeline::Impl {
       PipelineObserver* const observer = observer_.load();
       for (Reading& r : batch) {
         events.clear();
-        bool forward = rules_ ? rules_->Process(r, events) : true;
+        // The rules see the reading on their timeline (no clock jumps); it is recorded with its
+        // mark and, once the offset is known, its corrected time.
+        const ClockWatch::Stamp st = watch_->Classify(r.ts_ns, r.source_time);
+        r.clock = st.mark;
+        if (st.mark == ClockMark::kCorrected) ++clock_corrected_;
+        bool forward = true;
+        if (rules_) {
+          r.ts_ns = st.rules_ts_ns;
+          forward = rules_->Process(r, events);
+          stamp_events(events, st);
+        }
+        r.ts_ns = st.ts_ns;
         if (forward) {
           chunk.push_back(ToRecord(r));
         } else {
@@ -260,7 +317,11 @@ class Pipeline::Impl {
         if (rules_) {
           derived.clear();
           rules_->TakeDerived(derived);
-          for (const Reading& d : derived) chunk.push_back(ToRecord(d));
+          for (Reading& d : derived) {
+            d.ts_ns += st.ts_ns - st.rules_ts_ns;
+            d.clock = st.mark;
+            chunk.push_back(ToRecord(d));
+          }
           if (observer != nullptr && !derived.empty()) observer->OnReadings(derived);
         }
         if (observer != nullptr && !events.empty()) observer->OnEvents(events);
@@ -278,13 +339,42 @@ class Pipeline::Impl {
     chunks_.Close();
   }
 
+  // Applies the clock corrections whose records are all committed (`committed` chunks).
+  void ApplyClockCorrections(std::uint64_t committed) {
+    std::vector<ClockCorrection> ready;
+    {
+      std::lock_guard lock(clock_mu_);
+      while (!clock_posts_.empty() && clock_posts_.front().after_chunks <= committed) {
+        ready.push_back(clock_posts_.front().correction);
+        clock_posts_.pop_front();
+      }
+    }
+    for (const ClockCorrection& c : ready) {
+      auto n = store_->CorrectClock(run_start_seq_, c.ts_lo_ns, c.ts_hi_ns, c.offset_ns);
+      if (!n) {
+        spdlog::error(
+            "clock: correcting the times of stored records failed: {}; they stay "
+            "marked \"clock\":\"unsynced\"",
+            n.error().ToString());
+        continue;
+      }
+      clock_corrected_ += *n;
+      spdlog::info(
+          "clock: corrected the times of {} stored records taken unsynchronised by "
+          "{:+.3f} s",
+          *n, static_cast<double>(c.offset_ns) / 1e9);
+    }
+  }
+
   void StoreLoop() {
     std::vector<Chunk> got;
     Chunk batch;
     std::int64_t first_at = 0;
+    std::uint64_t chunks_taken = 0;
     bool closed = false;
     while (!closed || !batch.empty()) {
       store_beat_.Mark(clock_.MonotonicNs());
+      if (batch.empty()) ApplyClockCorrections(chunks_taken);  // all taken are committed
       // Read at every batch: a reload may change them.
       const std::size_t max_batch = static_cast<std::size_t>(store_batch_records_.load());
       const std::int64_t max_wait_ns = store_batch_ms_.load() * 1'000'000;
@@ -296,6 +386,7 @@ class Pipeline::Impl {
         got.clear();
         std::size_t n = chunks_.PopBatch(got, 16, milliseconds(wait_ns / 1'000'000));
         if (n == 0 && chunks_.closed()) closed = true;
+        chunks_taken += got.size();
         for (Chunk& c : got) {
           if (batch.empty()) first_at = clock_.MonotonicNs();
           for (NewRecord& r : c) batch.push_back(std::move(r));
@@ -334,6 +425,7 @@ class Pipeline::Impl {
       }
       batch.clear();
     }
+    ApplyClockCorrections(chunks_taken);
     {
       // Under the mutex: a forwarder between its check and its wait cannot miss the wake-up.
       std::lock_guard lock(fwd_mu_);
@@ -404,7 +496,8 @@ Result<BuiltUpstream> BuildUpstream(const config::UpstreamInstance& u,
 
 Result<std::unique_ptr<Pipeline>> Pipeline::Create(const config::GatewayConfig& cfg,
                                                    std::unique_ptr<rules::Engine> rules,
-                                                   Clock& clock) {
+                                                   Clock& clock,
+                                                   std::unique_ptr<SyncSource> sync_source) {
   auto impl = std::make_unique<Impl>(cfg, clock);
   impl->rules_ = std::move(rules);
   std::vector<std::string> names;
@@ -420,6 +513,19 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Create(const config::GatewayConfig& 
   auto store = Store::Open(store_options, names);
   if (!store) return Err(store.error());
   impl->store_ = std::move(*store);
+  impl->run_start_seq_ = impl->store_->LastSeq();
+  if (!sync_source) {
+    if (cfg.clock.sync_source == "timesyncd") {
+      sync_source = MakeFileSyncSource(cfg.clock.timesyncd_file);
+    } else if (cfg.clock.sync_source == "none") {
+      sync_source = MakeAssumeSyncedSource();
+    } else {
+      sync_source = MakeKernelSyncSource();
+    }
+  }
+  impl->watch_ = std::make_unique<ClockWatch>(
+      clock, std::move(sync_source),
+      ClockWatch::Options{.step_threshold_ns = cfg.clock.step_threshold_ms * 1'000'000});
 
   for (const auto& d : cfg.drivers) {
     auto built = BuildDriver(d, clock);
@@ -631,6 +737,8 @@ PipelineStats Pipeline::Stats() const {
   s.clears = m.clears_;
   s.rule_ticks = m.rule_ticks_;
   s.store_given_up = m.store_given_up_;
+  s.clock = m.watch_->Status();
+  s.clock_corrected = m.clock_corrected_;
   const std::int64_t now = m.clock_.MonotonicNs();
   const std::int64_t started = m.started_ns_.load();
   std::lock_guard lock(m.instances_mu_);

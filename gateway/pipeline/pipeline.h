@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "drivers/driver.h"
+#include "gateway/clock/clock_watch.h"
 #include "gateway/config/gateway_config.h"
 #include "gateway/core/clock.h"
 #include "gateway/core/reading.h"
@@ -113,6 +114,8 @@ struct PipelineStats {
   std::uint64_t rule_ticks = 0;      // periodic rule evaluations without a reading
   std::uint64_t store_given_up = 0;  // records dropped: store commit failed at shutdown
   std::vector<DriverState> drivers;
+  ClockStatus clock;                  // the wall clock as the rules stage follows it
+  std::uint64_t clock_corrected = 0;  // records whose time was corrected (store + in flight)
 };
 
 // A driver or upstream built from its settings, not running yet. Create() and a reload build them
@@ -154,9 +157,10 @@ class Pipeline {
   // Builds drivers and upstreams from `config` and opens the store; keeps what it needs of
   // `config` (which need not outlive it). Errors: a store that cannot be opened, a driver or
   // upstream that cannot be created.
-  static Result<std::unique_ptr<Pipeline>> Create(const config::GatewayConfig& config,
-                                                  std::unique_ptr<rules::Engine> rules,
-                                                  Clock& clock);
+  // `sync_source`: nullptr builds the one [clock] names (tests pass their own).
+  static Result<std::unique_ptr<Pipeline>> Create(
+      const config::GatewayConfig& config, std::unique_ptr<rules::Engine> rules, Clock& clock,
+      std::unique_ptr<SyncSource> sync_source = nullptr);
   ~Pipeline();
 
   // Starts every thread. REQUIRES: called once.

@@ -447,7 +447,14 @@ class SqliteStore final : public Store {
          "(SELECT seq FROM records WHERE seq>?1 AND kind<>0 ORDER BY seq LIMIT ?2)"},
         {&delete_readings_, "DELETE FROM records WHERE seq>?1 AND seq<=?2 AND kind=0"},
         {&delete_events_, "DELETE FROM records WHERE seq>?1 AND seq<=?2 AND kind<>0"},
-        {&oldest_, "SELECT seq, ts_ns FROM records ORDER BY seq LIMIT 256"},
+        // The third column: the record's time is not known (ToRecord writes this exact text).
+        {&oldest_,
+         "SELECT seq, ts_ns, instr(body, '\"clock\":\"unsynced\"')>0 FROM records "
+         "ORDER BY seq LIMIT 256"},
+        {&correct_clock_,
+         "UPDATE records SET ts_ns=ts_ns+?4, "
+         "body=json_set(body, '$.ts_ns', ts_ns+?4, '$.clock', 'corrected') "
+         "WHERE seq>?1 AND ts_ns BETWEEN ?2 AND ?3 AND instr(body, '\"clock\":\"unsynced\"')>0"},
         {&set_meta_,
          "INSERT INTO meta(key, value) VALUES(?1, ?2) "
          "ON CONFLICT(key) DO UPDATE SET value=excluded.value"},
@@ -545,6 +552,18 @@ class SqliteStore final : public Store {
     Status s = AckTxn(upstream, seq);
     if (s.code() == Code::kResourceExhausted && Checkpoint().ok()) s = AckTxn(upstream, seq);
     return s;
+  }
+
+  Result<std::uint64_t> CorrectClock(std::uint64_t after_seq, std::int64_t ts_lo_ns,
+                                     std::int64_t ts_hi_ns, std::int64_t offset_ns) override {
+    std::lock_guard lock(writer_mu_);
+    sqlite3_stmt* s = correct_clock_.get();
+    sqlite3_bind_int64(s, 1, ToSql(after_seq));
+    sqlite3_bind_int64(s, 2, ts_lo_ns);
+    sqlite3_bind_int64(s, 3, ts_hi_ns);
+    sqlite3_bind_int64(s, 4, offset_ns);
+    if (Status st = writer_.StepDone(s, "correct record times"); !st.ok()) return Err(st);
+    return static_cast<std::uint64_t>(sqlite3_changes64(writer_.db()));
   }
 
   Status SetUpstreams(const std::vector<std::string>& upstreams) override {
@@ -852,7 +871,7 @@ class SqliteStore final : public Store {
       int rc;
       while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         ++rows;
-        if (sqlite3_column_int64(s, 1) >= cutoff) {
+        if (sqlite3_column_int64(s, 1) >= cutoff || sqlite3_column_int(s, 2) != 0) {
           stopped = true;
           break;
         }
@@ -1199,7 +1218,8 @@ class SqliteStore final : public Store {
   std::mutex writer_mu_;  // guards writer_, its statements and everything down to pending_log_
   Conn writer_;
   StmtPtr begin_, commit_, insert_, set_last_seq_, ack_, delete_, reading_bound_, event_bound_,
-      delete_readings_, delete_events_, oldest_, set_meta_, page_count_, freelist_count_;
+      delete_readings_, delete_events_, oldest_, correct_clock_, set_meta_, page_count_,
+      freelist_count_;
   std::uint64_t drop_hint_[2] = {0, 0};     // no reading [0] / event [1] at or below these seqs
   std::uint64_t pending_hint_[2] = {0, 0};  // the same inside the open transaction
   std::uint64_t deleted_through_ = 0;       // records with seq <= this are gone

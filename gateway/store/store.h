@@ -48,7 +48,9 @@ struct StoreOptions {
   std::string path;                    // database file
   std::string synchronous = "normal";  // "normal" or "full"
   std::int64_t max_bytes = 0;          // bound on database + WAL size; 0: unbounded (min 256 KiB)
-  std::int64_t max_age_s = 0;  // drop records older than this (record time); 0: no age bound
+  // Drop records older than this (record time); 0: no age bound. A record marked
+  // "clock":"unsynced" has no known age: it is never dropped for age, and no younger one behind it.
+  std::int64_t max_age_s = 0;
   FullPolicy full_policy = FullPolicy::kDropOldest;
   CorruptPolicy on_corrupt = CorruptPolicy::kFail;
   const Clock* clock = nullptr;  // for max_age_s and log rate limits; nullptr: the system clock
@@ -144,6 +146,14 @@ class Store {
   // upstream has acknowledged. An older `seq` is a no-op returning OK; an unknown upstream gives
   // NotFound; `seq` > LastSeq() gives InvalidArgument.
   virtual Status Ack(std::string_view upstream, std::uint64_t seq) = 0;
+
+  // Corrects the times of records taken while the clock was not synchronised, once the offset is
+  // known (gateway/clock/clock_watch.h): every record with seq > after_seq marked
+  // "clock":"unsynced" whose time is in [ts_lo_ns, ts_hi_ns] gets ts + offset_ns, in its column
+  // and its body, and "clock":"corrected". One transaction. Returns how many were changed.
+  // Records a forwarder has already read go out as they were read (still marked unsynced).
+  virtual Result<std::uint64_t> CorrectClock(std::uint64_t after_seq, std::int64_t ts_lo_ns,
+                                             std::int64_t ts_hi_ns, std::int64_t offset_ns) = 0;
 
   virtual std::uint64_t LastSeq() const = 0;
   // Drop counters (in memory; no SQLite access).

@@ -2,6 +2,7 @@
 Prometheus text, /status and `processnow status`; off by default; a hung driver makes /health
 answer 503 and name it. Its HTTP module (processnow-http.so) is mapped only when the endpoint is
 on, and a missing module is a clear error."""
+import ctypes
 import json
 import os
 import re
@@ -72,6 +73,17 @@ def parse_metrics(text):
     return out
 
 
+def kernel_clock_synchronised():
+    """What adjtimex(2) says, as `timedatectl` shows it: not TIME_ERROR and STA_UNSYNC clear."""
+    class Timex(ctypes.Structure):
+        _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long), ("freq", ctypes.c_long),
+                    ("maxerror", ctypes.c_long), ("esterror", ctypes.c_long),
+                    ("status", ctypes.c_int)] + [(f"pad{i}", ctypes.c_long) for i in range(24)]
+    tx = Timex()
+    rc = ctypes.CDLL(None, use_errno=True).adjtimex(ctypes.byref(tx))
+    return rc != 5 and not tx.status & 0x40  # TIME_ERROR, STA_UNSYNC
+
+
 class HealthEndpoint(GatewayTestCase):
     def setUp(self):
         super().setUp()
@@ -130,6 +142,10 @@ class HealthEndpoint(GatewayTestCase):
         self.assertLess(abs(up["last_success"] - time.time()), 60)
         self.assertIn("records", h["store"])
         self.assertEqual(h["queue"]["capacity"], 65536)
+        # The clock as the kernel says it is (the default sync_source), no jump seen.
+        self.assertEqual(h["clock"]["source"], "kernel (adjtimex)")
+        self.assertEqual(h["clock"]["synced"], kernel_clock_synchronised())
+        self.assertEqual(h["clock"]["steps"], 0)
         err = self.stop()
         self.assertEqual(self.proc.returncode, 0, err)
 
@@ -153,10 +169,14 @@ class HealthEndpoint(GatewayTestCase):
                     ("processnow_store_bytes", ""), ("processnow_store_oldest_age_seconds", ""),
                     ("processnow_upstream_lag_records", 'upstream="out"'),
                     ("processnow_upstream_reconnects_total", 'upstream="out"'),
-                    ("processnow_anomalies_total", ""), ("processnow_threads_stalled", "")]:
+                    ("processnow_anomalies_total", ""), ("processnow_threads_stalled", ""),
+                    ("processnow_clock_steps_total", ""),
+                    ("processnow_clock_corrected_records_total", "")]:
             self.assertIn(key, m)
         self.assertGreater(m[("processnow_store_bytes", "")], 0)
         self.assertEqual(m[("processnow_threads_stalled", "")], 0)
+        self.assertEqual(m[("processnow_clock_synchronized", "")],
+                         1 if kernel_clock_synchronised() else 0)
         self.assertEqual(get(self.port, "/nope")[0], 404)
         self.stop()
         self.assertEqual(self.proc.returncode, 0)
@@ -184,6 +204,7 @@ class HealthEndpoint(GatewayTestCase):
         self.assertIn("gateway it-gw: ok", res.stdout)
         self.assertIn("plant (sim): running", res.stdout)
         self.assertIn("out: ok", res.stdout)
+        self.assertRegex(res.stdout, r"clock: (NOT )?synchronised \(kernel \(adjtimex\)\), 0 jumps")
         self.stop()
         # Nobody answers any more: 69 (EX_UNAVAILABLE) and a message.
         res = subprocess.run([BINARY, "status", "--config", self.cfg], capture_output=True,

@@ -52,7 +52,7 @@ std::string_view ValueOf(const TopicValues& v, Placeholder p) {
 
 // The body of a record, as far as the influx encoder needs it.
 struct BodyFields {
-  std::string unit, quality, rule, kind, severity, message, value_type;
+  std::string unit, quality, rule, kind, severity, message, value_type, clock;
   std::optional<double> value, score, health, rul;
   // A reading's value in its kind ("value_type"): an exact integer, a boolean or a text.
   std::optional<std::int64_t> integer;
@@ -91,6 +91,8 @@ bool ParseBody(std::string_view body, BodyFields& f) {
       str = &f.unit;
     else if (key == "quality")
       str = &f.quality;
+    else if (key == "clock")
+      str = &f.clock;
     else if (key == "rule")
       str = &f.rule;
     else if (key == "kind")
@@ -284,6 +286,7 @@ void AppendInfluxLine(std::string& out, std::string_view gateway_id,
   bool first = true;
   if (r.kind == RecordKind::kReading) {
     AppendInfluxName(out, r.series.empty() ? std::string_view("_") : r.series, false);
+    AppendTag(out, "clock", f.clock);  // tags sorted by key, as InfluxDB prefers
     AppendTag(out, "device", r.device);
     AppendTag(out, "gateway", gateway_id);
     AppendTag(out, "quality", f.quality);
@@ -291,6 +294,7 @@ void AppendInfluxLine(std::string& out, std::string_view gateway_id,
     AppendReadingValue(out, first, f);
   } else {
     AppendInfluxName(out, events_measurement, false);
+    AppendTag(out, "clock", f.clock);
     AppendTag(out, "device", r.device);
     AppendTag(out, "gateway", gateway_id);
     AppendTag(out, "kind", f.kind);

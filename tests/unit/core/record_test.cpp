@@ -53,3 +53,22 @@ TEST_CASE("a reading's kind: exact integers, booleans and strings, with value_ty
   Reading d{"plc", "t", 1.5, "", Quality::kGood, 1};
   CHECK(ToRecord(d).body.find("value_type") == std::string::npos);
 }
+
+TEST_CASE("a time from an unsynchronised clock is marked in the body, a synced one is not") {
+  Reading r{"d", "s", 1.5, "", Quality::kGood, 1};
+  CHECK(ToRecord(r).body.find("clock") == std::string::npos);
+  r.clock = ClockMark::kUnsynced;
+  CHECK(ToRecord(r).body ==
+        R"({"type":"reading","ts_ns":1,"device":"d","series":"s","value":1.5,"quality":"good",)"
+        R"("clock":"unsynced"})");
+  Event e;
+  e.ts_ns = 2;
+  e.device = "d";
+  e.series = "s";
+  e.rule = "r";
+  e.kind = EventKind::kAlarm;
+  e.clock = ClockMark::kCorrected;
+  CHECK(ToRecord(e).body ==
+        R"({"type":"event","ts_ns":2,"device":"d","series":"s","rule":"r","kind":"alarm",)"
+        R"("clock":"corrected"})");
+}

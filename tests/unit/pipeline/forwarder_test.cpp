@@ -84,6 +84,10 @@ class RefusingStore final : public Store {
   Status SetUpstreams(const std::vector<std::string>& upstreams) override {
     return real_.SetUpstreams(upstreams);
   }
+  Result<std::uint64_t> CorrectClock(std::uint64_t after_seq, std::int64_t lo, std::int64_t hi,
+                                     std::int64_t offset) override {
+    return real_.CorrectClock(after_seq, lo, hi, offset);
+  }
   std::uint64_t LastSeq() const override { return real_.LastSeq(); }
   StoreDrops Drops() const override { return real_.Drops(); }
   StoreStats Stats() const override { return real_.Stats(); }

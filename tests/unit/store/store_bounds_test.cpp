@@ -26,6 +26,8 @@
 #include <vector>
 
 #include "gateway/core/clock.h"
+#include "gateway/core/reading.h"
+#include "gateway/core/record.h"
 #include "gateway/store/store.h"
 
 namespace pn {
@@ -234,6 +236,74 @@ TEST_CASE("max_age_s drops records older than the bound, oldest first") {
   AppendOk(*store, Batch(511, 10, clock.NowNs()));
   CHECK(store->Drops().age == 500);
   CHECK(ReadAll(*store).front().seq == 501);
+}
+
+// A reading record as the rules stage writes it, with its clock mark.
+NewRecord Marked(std::int64_t ts_ns, ClockMark mark, double value) {
+  Reading r{"pump1", "pressure", value, "bar", Quality::kGood, ts_ns};
+  r.clock = mark;
+  return ToRecord(r);
+}
+
+TEST_CASE("max_age_s never drops a record whose time is unsynced, nor the younger ones behind it") {
+  TempDir dir;
+  FakeClock clock(kStart);
+  StoreOptions opt;
+  opt.path = dir.File("buf.db");
+  opt.max_age_s = 3600;
+  opt.clock = &clock;
+  auto store = OpenOk(opt, {"down"});
+  // Booted in 1970: its readings look 50 years old until the clock is corrected.
+  AppendOk(*store, {Marked(kStart - 2 * 3600 * kSecond, ClockMark::kSynced, 1),
+                    Marked(1000 * kSecond, ClockMark::kUnsynced, 2),
+                    Marked(kStart - 2 * 3600 * kSecond, ClockMark::kCorrected, 3)});
+  clock.Advance(kSecond);
+  AppendOk(*store, {Marked(kStart, ClockMark::kSynced, 4)});
+  // The synced old one before it went; the unsynced one stays and so does the one behind it.
+  std::vector<Record> held = ReadAll(*store);
+  REQUIRE(held.size() == 3);
+  CHECK(held[0].seq == 2);
+  CHECK(store->Drops().age == 1);
+}
+
+TEST_CASE("CorrectClock moves only this run's unsynced records in the range, column and body") {
+  TempDir dir;
+  FakeClock clock(kStart);
+  StoreOptions opt;
+  opt.path = dir.File("buf.db");
+  opt.clock = &clock;
+  auto store = OpenOk(opt, {"down"});
+  const std::int64_t t0 = 1000 * kSecond;                   // the clock said 1970 at boot
+  const std::int64_t offset = kStart - 2 * t0;              // what NTP's first sync found
+  AppendOk(*store, {Marked(t0, ClockMark::kUnsynced, 1)});  // an earlier run (seq 1)
+  const std::uint64_t run_start = store->LastSeq();
+  AppendOk(*store,
+           {Marked(t0, ClockMark::kUnsynced, 2), Marked(t0 + kSecond, ClockMark::kSynced, 3),
+            Marked(t0 + 2 * kSecond, ClockMark::kUnsynced, 4),
+            Marked(t0 + 60 * kSecond, ClockMark::kUnsynced, 5)});  // out of range
+  Result<std::uint64_t> n = store->CorrectClock(run_start, t0, t0 + 2 * kSecond, offset);
+  REQUIRE_MESSAGE(n.has_value(), (n ? "" : n.error().ToString()));
+  CHECK(*n == 2);
+  std::vector<Record> held = ReadAll(*store);
+  REQUIRE(held.size() == 5);
+  auto body_has = [](const Record& r, const std::string& text) {
+    return r.body.find(text) != std::string::npos;
+  };
+  CHECK(held[0].ts_ns == t0);  // the earlier run's: its offset is unknown
+  CHECK(body_has(held[0], R"("clock":"unsynced")"));
+  CHECK(held[1].ts_ns == t0 + offset);
+  CHECK(body_has(held[1], fmt::format(R"("ts_ns":{})", t0 + offset)));
+  CHECK(body_has(held[1], R"("clock":"corrected")"));
+  CHECK(body_has(held[1], R"("value":2)"));
+  CHECK(held[2].ts_ns == t0 + kSecond);  // synced: never touched
+  CHECK_FALSE(body_has(held[2], R"("clock")"));
+  CHECK(held[3].ts_ns == t0 + 2 * kSecond + offset);
+  CHECK(held[4].ts_ns == t0 + 60 * kSecond);
+  CHECK(body_has(held[4], R"("clock":"unsynced")"));
+  // Applying it again changes nothing: the corrected ones are no longer unsynced.
+  n = store->CorrectClock(run_start, t0, t0 + 2 * kSecond, offset);
+  REQUIRE(n.has_value());
+  CHECK(*n == 0);
 }
 
 TEST_CASE("drop counters are persisted and survive a reopen") {

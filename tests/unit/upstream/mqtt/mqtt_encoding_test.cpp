@@ -96,6 +96,21 @@ TEST_CASE("influx line of a reading: measurement = series, sorted tags, value, s
         "1700000000000000000");
 }
 
+TEST_CASE("influx: a time taken while the clock was unsynchronised carries a clock tag") {
+  Reading r{.device = "pump-1",
+            .series = "temperature",
+            .value = 47.5,
+            .unit = "degC",
+            .ts_ns = 1'000'000'000};
+  r.clock = ClockMark::kUnsynced;
+  NewRecord n = ToRecord(r);
+  std::string line;
+  AppendInfluxLine(line, "gw-1", "events", Record{7, n.kind, n.ts_ns, n.device, n.series, n.body});
+  CHECK(line ==
+        "temperature,clock=unsynced,device=pump-1,gateway=gw-1,quality=good,unit=degC "
+        "value=47.5,seq=7i 1000000000");
+}
+
 TEST_CASE("influx escapes commas, spaces and equals signs and drops empty tags") {
   std::string line;
   AppendInfluxLine(line, "gw 1", "events", MakeReading(7, "pump=1,a", "flow rate", 2.0, ""));
