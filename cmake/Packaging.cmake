@@ -3,6 +3,7 @@
 # scripts/build-packages.sh builds all three) holding
 #   /usr/bin/processnow                          the daemon (stripped)
 #   /usr/lib/processnow/processnow-http.so       the health endpoint's HTTP module (dlopen)
+#   /usr/lib/processnow/processnow-kafka.so      the Kafka upstream's module (dlopen; librdkafka)
 #   /usr/lib/systemd/system/processnow.service   the hardened notify unit
 #   /usr/lib/sysusers.d/processnow.conf          the system user (and dialout membership)
 #   /usr/lib/tmpfiles.d/processnow.conf          /var/lib/processnow, /etc/processnow modes

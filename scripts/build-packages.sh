@@ -6,9 +6,9 @@
 # Each in its own build directory (RelWithDebInfo as the presets, tests and benchmarks off, so
 # only what the package holds is built), packaged by `cpack -G DEB` (cmake/Packaging.cmake:
 # Architecture from the target, Depends by dpkg-shlibdeps from the target's libraries), then
-# checked: Architecture, the files and conffiles, the ELF machine of the binary and the HTTP
-# module, stripped, and every library they need (NEEDED) mapped to its package and found in
-# Depends. Prints `dpkg-deb -I` of each.
+# checked: Architecture, the files and conffiles, the ELF machine of the binary and the HTTP and
+# Kafka modules, stripped, and every library they need (NEEDED) mapped to its package and found
+# in Depends. Prints `dpkg-deb -I` of each.
 # Installs what it needs first (scripts/install-deps.sh, install-cross-deps.sh,
 # install-armhf-sysroot.sh, install-armhf-dpkg-db.sh; as root or through sudo).
 #
@@ -79,6 +79,7 @@ check_deb() {
 
   [ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] || fail "Architecture is not $arch"
   for p in usr/bin/processnow usr/lib/processnow/processnow-http.so \
+    usr/lib/processnow/processnow-kafka.so \
     usr/lib/systemd/system/processnow.service usr/lib/sysusers.d/processnow.conf \
     usr/lib/tmpfiles.d/processnow.conf etc/processnow/gateway.toml etc/processnow/demo.toml \
     etc/processnow/rules.d/demo.toml; do
@@ -93,7 +94,8 @@ check_deb() {
   depends=$(dpkg-deb -f "$deb" Depends)
   local root triplet admindir
   root=$(libroot_of "$arch"); triplet=$(triplet_of "$arch"); admindir=$(admindir_of "$arch")
-  for elf in usr/bin/processnow usr/lib/processnow/processnow-http.so; do
+  for elf in usr/bin/processnow usr/lib/processnow/processnow-http.so \
+    usr/lib/processnow/processnow-kafka.so; do
     want=$(machine_of "$arch")
     readelf -h "$x/data/$elf" | grep -Eq "Machine: +.*$want" ||
       fail "/$elf: $(readelf -h "$x/data/$elf" | grep Machine:) (want $want)"

@@ -186,6 +186,11 @@ def main():
             subprocess.run([a.strip, "-o", stripped + ".http", module], check=True)
             print(f"HTTP module (loaded only with [health] enabled), stripped: "
                   f"{os.path.getsize(stripped + '.http') / 1e6:.2f} MB")
+        module = os.path.join(os.path.dirname(a.binary), "processnow-kafka.so")
+        if os.path.exists(module):
+            subprocess.run([a.strip, "-o", stripped + ".kafka", module], check=True)
+            print(f"Kafka module (loaded only with a kafka upstream), stripped: "
+                  f"{os.path.getsize(stripped + '.kafka') / 1e6:.2f} MB")
 
         exec_s = statistics.median(exec_time(a.binary) for _ in range(a.runs))
 

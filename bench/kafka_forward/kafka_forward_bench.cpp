@@ -187,7 +187,7 @@ Run RunForwarder(const std::vector<pn::Record>& records, std::size_t batch) {
   pn::kafka_upstream::Settings settings =
       pn::kafka_upstream::FromSection(section, kGateway, true, errors);
   if (!errors.empty()) Die(errors.ToString());
-  auto up = pn::kafka_upstream::KafkaUpstream::Create("kafka", kGateway, std::move(settings));
+  auto up = pn::kafka_upstream::Create("kafka", kGateway, std::move(settings));
   if (!up) Die(up.error().ToString());
   pn::Upstream& u = **up;
   if (u.Send(std::span<const pn::Record>(records.data(), 1)).code != pn::SendCode::kOk) {

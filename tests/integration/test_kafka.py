@@ -1,15 +1,17 @@
 """End to end to Kafka: the real binary forwards a sim plant to librdkafka's mock cluster, run as a
 separate program (kafka_mock_cluster, built from tests/unit/upstream/kafka/) that prints what it
-reads back; the cluster goes down for a while mid-run and everything still arrives."""
+reads back; the cluster goes down for a while mid-run and everything still arrives. librdkafka is
+in a module (processnow-kafka.so) the binary loads only when a kafka upstream is configured."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
 import time
 import unittest
 
-from pn_testlib import GatewayTestCase
+from pn_testlib import BINARY, GatewayTestCase
 
 MOCK = os.environ.get("PN_KAFKA_MOCK", "kafka_mock_cluster")
 
@@ -142,6 +144,63 @@ interval_ms = 10
                       timeout=20, what="every seq up to the last")
         self.check_messages(self.mock.got())
         self.assertIn("upstream lake: send failed, retrying", err)
+
+
+class TheModule(KafkaTestCase):
+    """gateway/upstream/kafka/kafka_module.h: librdkafka is mapped only with a kafka upstream."""
+
+    def mapped_files(self, pid):
+        with open(f"/proc/{pid}/maps") as f:
+            return {line.split()[-1] for line in f if "/" in line}
+
+    def test_librdkafka_is_mapped_only_with_a_kafka_upstream(self):
+        cfg = self.config('[drivers.plant]\ntype = "sim"\ninterval_ms = 50\n'
+                          f'[upstreams.out]\ntype = "file"\npath = "{self.out}"\n')
+        proc = self.start_gateway(cfg)
+        try:
+            self.wait_for(lambda: len(self.read_out()) > 0, what="records in the file upstream")
+            off = self.mapped_files(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=30)
+        self.assertFalse([m for m in off if "rdkafka" in m or "processnow-kafka" in m], off)
+
+        cfg = self.config('[drivers.plant]\ntype = "sim"\ninterval_ms = 50\n' + self.upstream(),
+                          name="kafka.toml")
+        proc = self.start_gateway(cfg)
+        try:
+            self.wait_for(lambda: len(self.mock.got()) > 0, timeout=30, what="records in Kafka")
+            on = self.mapped_files(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertTrue([m for m in on if m.endswith("/processnow-kafka.so")], on)
+        self.assertTrue([m for m in on if "/librdkafka.so" in m], on)
+
+    def test_a_missing_kafka_module_is_a_clear_error(self):
+        # A binary with no module beside it nor in ../lib/processnow (a copy in a bare folder).
+        bare = os.path.join(self.dir, "bare", "bin")
+        os.makedirs(bare)
+        binary = shutil.copy(shutil.which(BINARY) or BINARY, bare)
+        cfg = self.config('[drivers.plant]\ntype = "sim"\n' + self.upstream())
+        for command in ("check", "run"):
+            res = subprocess.run([binary, command, "--config", cfg], capture_output=True,
+                                 text=True, timeout=60)
+            self.assertEqual(res.returncode, 78, res.stderr)
+            out = res.stdout + res.stderr
+            self.assertIn("upstreams.lake.type: cannot load the Kafka module processnow-kafka.so",
+                          out)
+            self.assertIn(os.path.join(bare, "processnow-kafka.so") + ": No such file", out)
+            self.assertIn(os.path.join(self.dir, "bare", "lib", "processnow",
+                                       "processnow-kafka.so"), out)
+        # Without a kafka upstream the bare binary needs no module.
+        cfg = self.config('[drivers.plant]\ntype = "sim"\n'
+                          f'[upstreams.out]\ntype = "file"\npath = "{self.out}"\n',
+                          name="file.toml")
+        res = subprocess.run([binary, "check", "--config", cfg], capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
 
 
 if __name__ == "__main__":

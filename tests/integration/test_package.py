@@ -41,6 +41,7 @@ class DebianPackage(unittest.TestCase):
     def test_contents_and_conffiles(self):
         listing = run("dpkg-deb", "-c", self.deb).stdout
         for path in ["./usr/bin/processnow", "./usr/lib/processnow/processnow-http.so",
+                     "./usr/lib/processnow/processnow-kafka.so",
                      "./usr/lib/systemd/system/processnow.service",
                      "./usr/lib/sysusers.d/processnow.conf", "./usr/lib/tmpfiles.d/processnow.conf",
                      "./etc/processnow/gateway.toml", "./etc/processnow/demo.toml",
@@ -56,6 +57,7 @@ class DebianPackage(unittest.TestCase):
         depends = run("dpkg-deb", "-f", self.deb, "Depends").stdout
         self.assertIn("libsqlite3-0", depends)
         self.assertIn("libcpp-httplib", depends)  # from the module, by dpkg-shlibdeps
+        self.assertIn("librdkafka1", depends)  # from the Kafka module, likewise
         # The packaged binary is stripped.
         data = os.path.join(self.out, "data")
         run("dpkg-deb", "-x", self.deb, data)

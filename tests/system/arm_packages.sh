@@ -142,12 +142,13 @@ if [ "${1:-}" = --inside-check ]; then
   conffiles=$(in_root dpkg-query -W -f='${Conffiles}' processnow | awk 'NF { print $1 }' | sort | tr '\n' ' ' || true)
   missing=""
   for f in /usr/lib/systemd/system/processnow.service /usr/lib/sysusers.d/processnow.conf \
-    /usr/lib/tmpfiles.d/processnow.conf /usr/lib/processnow/processnow-http.so; do
+    /usr/lib/tmpfiles.d/processnow.conf /usr/lib/processnow/processnow-http.so \
+    /usr/lib/processnow/processnow-kafka.so; do
     [ -e "$W$f" ] || missing+=" $f"
   done
   if [ "$conffiles" = "/etc/processnow/demo.toml /etc/processnow/gateway.toml /etc/processnow/rules.d/demo.toml " ] &&
     [ -z "$missing" ]; then
-    ok "files: unit, sysusers, tmpfiles, HTTP module; conffiles: $conffiles"
+    ok "files: unit, sysusers, tmpfiles, HTTP and Kafka modules; conffiles: $conffiles"
   else
     bad "files" "conffiles: $conffiles" "missing:$missing"
   fi
@@ -160,6 +161,16 @@ if [ "${1:-}" = --inside-check ]; then
       bad "check /etc/processnow/$cfg.toml" "$out"
     fi
   done
+  # A kafka upstream: `check` loads /usr/lib/processnow/processnow-kafka.so (librdkafka checks
+  # every property), which the installed configs never do. No producer, no network.
+  printf '[gateway]\ndata_dir = "/tmp/pn-kafka-check"\n[drivers.plant]\ntype = "sim"\n[upstreams.lake]\ntype = "kafka"\nbootstrap_servers = ["127.0.0.1:9092"]\n[upstreams.lake.properties]\n"linger.ms" = 20\n' \
+    >"$W/tmp/kafka-check.toml"
+  if out=$(in_root /usr/bin/processnow check --config /tmp/kafka-check.toml 2>&1); then
+    ok "check: a kafka upstream (the Kafka module loaded): $out"
+  else
+    bad "check of a kafka upstream (the Kafka module)" "$out"
+  fi
+  rm -rf "$W/tmp/kafka-check.toml" "$W/tmp/pn-kafka-check"
   mkdir -p "$W/etc/processnow/tests"  # the test names ../rules.d/demo.toml
   cp "$W/usr/share/doc/processnow/demo_rules_test.toml" "$W/etc/processnow/tests/"
   if out=$(in_root /usr/bin/processnow test-rules /etc/processnow/tests/demo_rules_test.toml 2>&1); then
