@@ -2,9 +2,7 @@
 // which this file loads with dlopen (http_module.h says why the module exists).
 #include "gateway/health/health_server.h"
 
-#include <dlfcn.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <exception>
@@ -13,52 +11,10 @@
 #include <string_view>
 #include <system_error>
 
+#include "gateway/connect/module_loader.h"
+
 namespace pn::health {
 namespace {
-
-// Where to look for the module, in order: beside the executable, then ../lib/processnow/.
-std::vector<std::string> ModuleCandidates() {
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return {std::string("/usr/lib/processnow/") + kHttpModuleFile};
-  const auto dir = exe.parent_path();
-  return {(dir / kHttpModuleFile).string(),
-          (dir.parent_path() / "lib" / "processnow" / kHttpModuleFile).string()};
-}
-
-Result<const HttpModuleApi*> Load() {
-  std::string tried;
-  for (const auto& path : ModuleCandidates()) {
-    if (::access(path.c_str(), F_OK) != 0) {
-      tried += "\n  " + path + ": " + std::strerror(errno);
-      continue;
-    }
-    // Kept loaded for the life of the process: listeners hold code from it.
-    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) {
-      tried += "\n  " + path + ": " + ::dlerror();
-      continue;
-    }
-    using Entry = const HttpModuleApi* (*)();
-    auto entry = reinterpret_cast<Entry>(::dlsym(handle, kHttpModuleEntry));
-    if (entry == nullptr) {
-      tried += "\n  " + path + ": no " + kHttpModuleEntry + " (not a processnow HTTP module?)";
-      ::dlclose(handle);
-      continue;
-    }
-    const HttpModuleApi* api = entry();
-    if (std::strcmp(api->version, PN_VERSION) != 0) {
-      tried += "\n  " + path + ": built for processnow " + api->version + ", this is " +
-               PN_VERSION + " (a stale install?)";
-      ::dlclose(handle);
-      continue;
-    }
-    return api;
-  }
-  return Err(
-      Status::Unavailable(std::string("cannot load the HTTP module ") + kHttpModuleFile +
-                          " (package processnow installs it in /usr/lib/processnow):" + tried));
-}
 
 HttpResponse Serve(const HealthServer::SnapshotFn& snapshot, const std::string& token,
                    const HttpRequest& req) {
@@ -117,7 +73,10 @@ HttpResponse Serve(const HealthServer::SnapshotFn& snapshot, const std::string& 
 Result<const HttpModuleApi*> LoadHttpModule() {
   static std::once_flag once;
   static Result<const HttpModuleApi*> loaded = Err(Status::Internal("not loaded"));
-  std::call_once(once, [] { loaded = Load(); });
+  std::call_once(once, [] {
+    loaded =
+        connect::LoadModule<HttpModuleApi>(kHttpModuleFile, kHttpModuleEntry, "HTTP", PN_VERSION);
+  });
   return loaded;
 }
 
