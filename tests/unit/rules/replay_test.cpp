@@ -9,14 +9,27 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <system_error>
 
 namespace pn::rules {
 namespace {
 
+// This process's scratch folder (ctest -j runs cases at once), removed when the process exits.
+const std::filesystem::path& ScratchDir() {
+  struct Dir {
+    std::filesystem::path path =
+        std::filesystem::path(PN_BINARY_DIR) / ("rules_test_replay-" + std::to_string(::getpid()));
+    ~Dir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  static const Dir dir;
+  return dir.path;
+}
+
 std::string WriteFile(const std::string& name, const std::string& text) {
-  std::filesystem::path dir =
-      std::filesystem::path(PN_BINARY_DIR) /
-      ("rules_test_replay-" + std::to_string(::getpid()));  // ctest -j runs cases at once
+  const std::filesystem::path& dir = ScratchDir();
   std::filesystem::create_directories(dir);
   std::string path = (dir / name).string();
   std::ofstream(path, std::ios::binary) << text;

@@ -99,6 +99,7 @@ TEST_CASE("duplicate rule names across files are reported") {
     std::fclose(f);
   }
   auto engine = Engine::LoadFiles({path, path}, errors);
+  std::remove(path.c_str());
   CHECK(engine == nullptr);
   CHECK(errors.ToString() ==
         path + ":2:1: rule[0].name: duplicate rule name \"a\" (first defined at " + path +
