@@ -53,8 +53,14 @@ Forwarder::StepResult Forwarder::Step() {
     backoff_.Reset();
     SetState("ok");
   }
+  if (pending_from_ < pending_.size() && store_.Rewrites() != pending_rewrites_) {
+    // The store changed held records in place since they were read (their times corrected
+    // after the clock synchronised): read again from the cursor, send the corrected ones.
+    pending_from_ = pending_.size();
+  }
   if (pending_from_ >= pending_.size()) {
     const std::uint64_t committed = store_.LastSeq();  // all visible to the read below
+    pending_rewrites_ = store_.Rewrites();             // before the read: a later one re-reads
     auto res = store_.ReadAfter(cursor_, static_cast<std::size_t>(options_.batch_records));
     if (!res) {
       spdlog::error("upstream {}: reading the store failed: {}", name, res.error().ToString());

@@ -94,6 +94,7 @@ class Forwarder {
   std::uint64_t cursor_ = 0;
   std::vector<Record> pending_;  // the batch being sent; [pending_from_, end) not yet delivered
   std::size_t pending_from_ = 0;
+  std::uint64_t pending_rewrites_ = 0;  // Store::Rewrites() when pending_ was read
 
   mutable std::mutex mu_;  // guards state_
   UpstreamState state_;

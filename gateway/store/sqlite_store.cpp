@@ -563,8 +563,12 @@ class SqliteStore final : public Store {
     sqlite3_bind_int64(s, 3, ts_hi_ns);
     sqlite3_bind_int64(s, 4, offset_ns);
     if (Status st = writer_.StepDone(s, "correct record times"); !st.ok()) return Err(st);
-    return static_cast<std::uint64_t>(sqlite3_changes64(writer_.db()));
+    const auto changed = static_cast<std::uint64_t>(sqlite3_changes64(writer_.db()));
+    if (changed > 0) rewrites_.fetch_add(1);
+    return changed;
   }
+
+  std::uint64_t Rewrites() const override { return rewrites_.load(); }
 
   Status SetUpstreams(const std::vector<std::string>& upstreams) override {
     std::lock_guard lock(writer_mu_);
@@ -1215,6 +1219,7 @@ class SqliteStore final : public Store {
   std::int64_t page_size_ = 4096;
   int checkpoint_frames_ = 1000;
 
+  std::atomic<std::uint64_t> rewrites_{0};
   std::mutex writer_mu_;  // guards writer_, its statements and everything down to pending_log_
   Conn writer_;
   StmtPtr begin_, commit_, insert_, set_last_seq_, ack_, delete_, reading_bound_, event_bound_,

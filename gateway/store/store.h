@@ -151,9 +151,12 @@ class Store {
   // known (gateway/clock/clock_watch.h): every record with seq > after_seq marked
   // "clock":"unsynced" whose time is in [ts_lo_ns, ts_hi_ns] gets ts + offset_ns, in its column
   // and its body, and "clock":"corrected". One transaction. Returns how many were changed.
-  // Records a forwarder has already read go out as they were read (still marked unsynced).
+  // Records a forwarder has already read are stale then: see Rewrites().
   virtual Result<std::uint64_t> CorrectClock(std::uint64_t after_seq, std::int64_t ts_lo_ns,
                                              std::int64_t ts_hi_ns, std::int64_t offset_ns) = 0;
+  // How many times held records were changed in place (CorrectClock changing any). A forwarder
+  // holding records read before a change reads them again before it sends.
+  virtual std::uint64_t Rewrites() const = 0;
 
   virtual std::uint64_t LastSeq() const = 0;
   // Drop counters (in memory; no SQLite access).

@@ -88,6 +88,7 @@ class RefusingStore final : public Store {
                                      std::int64_t offset) override {
     return real_.CorrectClock(after_seq, lo, hi, offset);
   }
+  std::uint64_t Rewrites() const override { return real_.Rewrites(); }
   std::uint64_t LastSeq() const override { return real_.LastSeq(); }
   StoreDrops Drops() const override { return real_.Drops(); }
   StoreStats Stats() const override { return real_.Stats(); }

@@ -469,3 +469,140 @@ TEST_CASE("a driver started by a reconfigure is judged stalled from its own star
   CHECK(std::find(stalled.begin(), stalled.end(), "driver late") != stalled.end());
   CHECK((*p)->Stop(5s).ok());
 }
+
+namespace {
+
+// Stamps its readings with the pipeline's clock: `first` at once and delivered, `held` at once
+// but delivered only on `release` (readings taken before a clock jump that reach the rules
+// after it), then `after` stamped and delivered at release time.
+class StampingDriver final : public Driver {
+ public:
+  StampingDriver(std::string name, const Clock* clock) : name_(std::move(name)), clock_(clock) {}
+  const std::string& name() const override { return name_; }
+  const DriverStats& stats() const override { return stats_; }
+  void Run(std::stop_token stop, ReadingSink& sink) override {
+    auto stamp = [this](int n, std::vector<Reading>& out) {
+      for (int i = 0; i < n; ++i) {
+        out.push_back(Reading{"dev", "t", static_cast<double>(out.size()), "", Quality::kGood,
+                              clock_->NowNs() + i});
+      }
+    };
+    std::vector<Reading> first, held, after;
+    stamp(10, first);
+    stamp(10, held);
+    held_ts_ = held.front().ts_ns;
+    if (!sink.Deliver(first)) return;
+    while (!release.load() && !stop.stop_requested()) std::this_thread::sleep_for(5ms);
+    if (!sink.Deliver(held)) return;
+    stamp(10, after);
+    sink.Deliver(after);
+  }
+  std::atomic<bool> release{false};
+  std::atomic<std::int64_t> held_ts_{0};
+
+ private:
+  std::string name_;
+  const Clock* clock_;
+  DriverStats stats_;
+};
+
+// Keeps every record it is sent, in order; refuses everything while `hold` is set.
+class KeepingUpstream final : public Upstream {
+ public:
+  explicit KeepingUpstream(std::string name) : name_(std::move(name)) {}
+  const std::string& name() const override { return name_; }
+  Status Start() override { return Status::Ok(); }
+  SendResult Send(std::span<const Record> records) override {
+    if (hold.load()) return {SendCode::kRetry, 0, "held"};
+    std::lock_guard lock(mu);
+    for (const Record& r : records) got.push_back(r);
+    return {SendCode::kOk, records.size(), ""};
+  }
+  void Stop() override {}
+  std::size_t size() {
+    std::lock_guard lock(mu);
+    return got.size();
+  }
+  std::atomic<bool> hold{true};
+  std::mutex mu;
+  std::vector<Record> got;
+
+ private:
+  std::string name_;
+};
+
+}  // namespace
+
+TEST_CASE("readings taken before the clock synchronised are corrected, stored or still queued") {
+  constexpr std::int64_t kSecond = 1'000'000'000;
+  constexpr std::int64_t kBoot = 1000 * kSecond;                   // a Pi's clock at boot: 1970
+  constexpr std::int64_t kStep = 1'790'000'000 * kSecond - kBoot;  // NTP's first step
+  Fixture fx({});
+  FakeClock clock(5 * kSecond);
+  clock.StepWall(kBoot - 5 * kSecond);
+  StampingDriver* driver = nullptr;
+  fx.driver_type.create = [&](const config::Section&,
+                              const DriverContext& ctx) -> Result<std::unique_ptr<Driver>> {
+    auto d = std::make_unique<StampingDriver>(ctx.name, ctx.clock);
+    driver = d.get();
+    return d;
+  };
+  KeepingUpstream* up = nullptr;
+  fx.upstream_type.create = [&](const config::Section&,
+                                const UpstreamContext& ctx) -> Result<std::unique_ptr<Upstream>> {
+    auto u = std::make_unique<KeepingUpstream>(ctx.name);
+    up = u.get();
+    return u;
+  };
+  config::UpstreamInstance ui;
+  ui.name = "up";
+  ui.type = &fx.upstream_type;
+  ui.retry_initial_ms = 1;
+  ui.retry_max_ms = 5;
+  fx.cfg.upstreams.push_back(ui);
+  auto source = std::make_unique<ManualSyncSource>(SyncState::kUnsynced);
+  ManualSyncSource* sync = source.get();
+  auto p = Pipeline::Create(fx.cfg, nullptr, clock, std::move(source));
+  REQUIRE(p);
+  REQUIRE((*p)->Start().ok());
+  // The store commits a partial batch after batch_ms of the pipeline's (fake) clock.
+  auto tick = [&] { clock.Advance(20'000'000); };
+  WaitUntil([&] { return tick(), (*p)->Stats().records_stored == 10; });
+  REQUIRE((*p)->Stats().records_stored == 10);
+  CHECK_FALSE((*p)->Stats().clock.synced);
+
+  // NTP steps the clock and says synchronised; the rules thread sees it at its next poll.
+  clock.StepWall(kStep);
+  sync->Set(SyncState::kSynced);
+  const std::int64_t synced_at = clock.NowNs();
+  clock.Advance(kSecond);
+  WaitUntil([&] { return tick(), (*p)->Stats().clock_corrected == 10; });
+  CHECK((*p)->Stats().clock_corrected == 10);  // the 10 in the store
+  CHECK((*p)->Stats().clock.synced);
+  CHECK((*p)->Stats().clock.steps == 1);
+
+  driver->release = true;
+  up->hold = false;
+  WaitUntil([&] { return tick(), up->size() == 30; });
+  REQUIRE(up->size() == 30);
+  for (std::size_t i = 0; i < 20; ++i) {
+    const Record& r = up->got[i];
+    INFO("record " << i << ": " << r.body);
+    // Taken near kBoot (the test's ticks move the clock while the driver starts).
+    CHECK(r.ts_ns >= kBoot + kStep);
+    CHECK(r.ts_ns < kBoot + kStep + kSecond);
+    CHECK(r.body.find(R"("clock":"corrected")") != std::string::npos);
+    CHECK(r.body.find("\"ts_ns\":" + std::to_string(r.ts_ns)) != std::string::npos);
+  }
+  for (std::size_t i = 20; i < 30; ++i) {
+    const Record& r = up->got[i];
+    INFO("record " << i << ": " << r.body);
+    CHECK(r.ts_ns > synced_at);  // right as taken
+    CHECK(r.ts_ns - up->got[20].ts_ns == static_cast<std::int64_t>(i - 20));
+    CHECK(r.body.find("clock") == std::string::npos);
+  }
+  CHECK((*p)->Stats().clock_corrected == 20);  // 10 in the store, 10 on their way
+  // Each corrected time is its original plus the step: the two groups keep their spacing.
+  CHECK(up->got[10].ts_ns - up->got[0].ts_ns == driver->held_ts_ - (up->got[0].ts_ns - kStep));
+  CHECK((*p)->Stop(5s).ok());
+}
