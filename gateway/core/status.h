@@ -26,7 +26,9 @@ enum class Code {
 
 std::string_view CodeName(Code code);
 
-class Status {
+// [[nodiscard]]: ignoring a returned Status is a warning, and -Werror makes it a build error;
+// a caller that really has nothing to do with a failure says so with (void) and a comment.
+class [[nodiscard]] Status {
  public:
   Status() = default;  // OK
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}

@@ -8,17 +8,12 @@
 #include <vector>
 
 #include "gateway/config/gateway_config.h"
+#include "gateway/core/exit_codes.h"
 #include "gateway/core/record.h"
 
 namespace pn::service {
 
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitDataErr = 65;  // EX_DATAERR
-constexpr int kExitNoInput = 66;  // EX_NOINPUT
-constexpr int kExitIoErr = 74;    // EX_IOERR
-constexpr int kExitConfig = 78;   // EX_CONFIG
 
 std::string HumanBytes(std::int64_t b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -147,7 +142,7 @@ int Buffer(const BufferOptions& options) {
       case Code::kInvalidArgument:
         return kExitDataErr;
       default:
-        return kExitIoErr;
+        return kExitIoError;
     }
   }
   std::vector<std::string> configured;

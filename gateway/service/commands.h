@@ -1,19 +1,14 @@
 // The processnow subcommands, one function each. They print to stdout/stderr and return the
-// process exit code (sysexits.h: 0 ok, 64 usage, 65 bad data, 66 no input, 74 I/O error,
-// 78 configuration error).
+// process exit code (gateway/core/exit_codes.h, the one table for every command).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-namespace pn::service {
+#include "gateway/core/exit_codes.h"
 
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;
-inline constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: the daemon does not answer
-inline constexpr int kExitIoError = 74;      // EX_IOERR: the store could not be opened or written
-inline constexpr int kExitConfig = 78;       // EX_CONFIG
+namespace pn::service {
 
 struct RunOptions {
   std::string config_path;

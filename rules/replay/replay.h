@@ -27,6 +27,8 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/core/exit_codes.h"
+
 namespace pn::rules {
 
 struct ReplayOptions {
@@ -39,13 +41,7 @@ struct ReplayOptions {
   std::string label_column;   // a 0/1 column for the report's windows; not fed as a series
 };
 
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitUsage = 64;
-inline constexpr int kExitDataErr = 65;
-inline constexpr int kExitNoInput = 66;
-inline constexpr int kExitCantCreate = 73;
-inline constexpr int kExitConfig = 78;
-
+// Returns an exit code of gateway/core/exit_codes.h.
 int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err);
 
 // "2014-04-01 00:05:00" (or with 'T', fraction, 'Z', "+02:00") -> epoch ms UTC.

@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include "gateway/config/schema.h"
+#include "gateway/core/exit_codes.h"
 #include "rules/engine.h"
 
 namespace pn::rules {
@@ -216,7 +217,7 @@ int RunFile(const std::string& file, std::ostream& out, std::ostream& err) {
   auto doc = config::ParseFile(file);
   if (!doc) {
     err << doc.error().message() << '\n';
-    return 78;
+    return kExitConfig;
   }
   // `values` mixes numbers and strings: validated here, not by the spec.
   const Node& root = doc->root;
@@ -268,7 +269,7 @@ int RunFile(const std::string& file, std::ostream& out, std::ostream& err) {
   }
   if (!errors.empty()) {
     err << errors.ToString();
-    return 78;
+    return kExitConfig;
   }
 
   config::Section rs(&root, &kTestFileSpec, "", file);
@@ -282,7 +283,7 @@ int RunFile(const std::string& file, std::ostream& out, std::ostream& err) {
     auto probe = Engine::LoadFiles(rule_files, errors);
     if (!probe) {
       err << errors.ToString();
-      return 78;
+      return kExitConfig;
     }
   }
 
