@@ -36,15 +36,14 @@ Result<const void*> LoadModule(const ModuleSpec& spec) {
       tried += "\n  " + path + ": " + ::dlerror();
       continue;
     }
-    using Entry = const void* (*)();
-    auto entry = reinterpret_cast<Entry>(::dlsym(handle, spec.entry));
+    void* entry = ::dlsym(handle, spec.entry);
     if (entry == nullptr) {
       tried +=
           "\n  " + path + ": no " + spec.entry + " (not a processnow " + spec.what + " module?)";
       ::dlclose(handle);
       continue;
     }
-    const void* api = entry();
+    const void* api = spec.call_entry(entry);
     const char* version = spec.version_of(api);
     if (std::strcmp(version, spec.binary_version) != 0) {
       tried += "\n  " + path + ": built for processnow " + version + ", this is " +

@@ -20,6 +20,9 @@ struct ModuleSpec {
   const char* entry;           // "pn_kafka_module_v1"
   const char* what;            // for messages: "Kafka"
   const char* binary_version;  // PN_VERSION of the binary
+  // Calls the entry point `symbol` (dlsym's result) with its own function type: a call through
+  // another type is undefined behaviour (UBSan's -fsanitize=function says so).
+  const void* (*call_entry)(void* symbol);
   // The version the module's Api says it was built for.
   const char* (*version_of)(const void* api);
 };
@@ -31,8 +34,13 @@ Result<const void*> LoadModule(const ModuleSpec& spec);
 template <typename Api>
 Result<const Api*> LoadModule(const char* file, const char* entry, const char* what,
                               const char* binary_version) {
-  ModuleSpec spec{file, entry, what, binary_version,
-                  [](const void* api) { return static_cast<const Api*>(api)->version; }};
+  ModuleSpec spec{
+      file,
+      entry,
+      what,
+      binary_version,
+      [](void* symbol) -> const void* { return reinterpret_cast<const Api* (*)()>(symbol)(); },
+      [](const void* api) { return static_cast<const Api*>(api)->version; }};
   Result<const void*> r = LoadModule(spec);
   if (!r) return Err(r.error());
   return static_cast<const Api*>(*r);
