@@ -155,10 +155,11 @@ ClockWatch::Span& ClockWatch::Attribute(std::int64_t ts_ns, std::int64_t mono_ns
   return best != nullptr ? *best : spans_.back();
 }
 
-ClockWatch::Stamp ClockWatch::Classify(std::int64_t ts_ns, bool source_time) {
+ClockWatch::Stamp ClockWatch::Classify(std::int64_t ts_ns, bool source_time,
+                                       std::int64_t mono_now_ns) {
   if (source_time) return Stamp{ClockMark::kSynced, ts_ns, ts_ns - spans_.back().shift};
   if (spans_.size() == 1 && spans_.front().synced) return Stamp{ClockMark::kSynced, ts_ns, ts_ns};
-  Span& s = Attribute(ts_ns, clock_.MonotonicNs());
+  Span& s = Attribute(ts_ns, mono_now_ns);
   if (s.synced || s.ambiguous) {
     const ClockMark mark = s.synced ? ClockMark::kSynced : ClockMark::kUnsynced;
     return Stamp{mark, ts_ns, ts_ns - s.shift};

@@ -76,8 +76,9 @@ class ClockWatch {
   };
   // For a time taken by the gateway's clock (source_time = false) or the source's own
   // (source_time = true: never marked or corrected; put on the rules' timeline with the
-  // current shift).
-  Stamp Classify(std::int64_t ts_ns, bool source_time);
+  // current shift). `mono_now_ns`: the clock's MonotonicNs() read after the time was taken
+  // (the rules stage reads it once per batch, not per reading).
+  Stamp Classify(std::int64_t ts_ns, bool source_time, std::int64_t mono_now_ns);
 
   // "Now" on the rules' timeline (the wall clock less the steps seen), and the same moment as it
   // should be recorded, with its mark (for the events of a rules tick).

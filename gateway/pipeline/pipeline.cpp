@@ -295,11 +295,12 @@ class Pipeline::Impl {
       }
       chunk.reserve(chunk.size() + n);
       PipelineObserver* const observer = observer_.load();
+      const std::int64_t popped_at = clock_.MonotonicNs();  // after every stamp in the batch
       for (Reading& r : batch) {
         events.clear();
         // The rules see the reading on their timeline (no clock jumps); it is recorded with its
         // mark and, once the offset is known, its corrected time.
-        const ClockWatch::Stamp st = watch_->Classify(r.ts_ns, r.source_time);
+        const ClockWatch::Stamp st = watch_->Classify(r.ts_ns, r.source_time, popped_at);
         r.clock = st.mark;
         if (st.mark == ClockMark::kCorrected) ++clock_corrected_;
         bool forward = true;

@@ -34,7 +34,7 @@ TEST_CASE("a synchronised clock marks nothing and changes no time") {
   CHECK_FALSE(ch.stepped);
   CHECK_FALSE(ch.sync_changed);
   const std::int64_t ts = rig.clock.NowNs();
-  ClockWatch::Stamp st = rig.watch->Classify(ts, false);
+  ClockWatch::Stamp st = rig.watch->Classify(ts, false, rig.clock.MonotonicNs());
   CHECK(st.mark == ClockMark::kSynced);
   CHECK(st.ts_ns == ts);
   CHECK(st.rules_ts_ns == ts);
@@ -51,7 +51,7 @@ TEST_CASE("drift below step_threshold_ms is not a jump") {
   }
   CHECK(rig.watch->Status().steps == 0);
   const std::int64_t ts = rig.clock.NowNs();
-  CHECK(rig.watch->Classify(ts, false).ts_ns == ts);
+  CHECK(rig.watch->Classify(ts, false, rig.clock.MonotonicNs()).ts_ns == ts);
 }
 
 TEST_CASE("booted unsynchronised: readings are marked, then corrected when NTP steps the clock") {
@@ -59,7 +59,7 @@ TEST_CASE("booted unsynchronised: readings are marked, then corrected when NTP s
   CHECK_FALSE(rig.watch->Status().synced);
   rig.clock.Advance(kSecond);
   const std::int64_t a = rig.clock.NowNs();
-  ClockWatch::Stamp sa = rig.watch->Classify(a, false);
+  ClockWatch::Stamp sa = rig.watch->Classify(a, false, rig.clock.MonotonicNs());
   CHECK(sa.mark == ClockMark::kUnsynced);
   CHECK(sa.ts_ns == a);  // the offset is not known yet
   rig.clock.Advance(kSecond);
@@ -81,13 +81,13 @@ TEST_CASE("booted unsynchronised: readings are marked, then corrected when NTP s
   CHECK(ch.corrections[0].offset_ns == kStep);
 
   // b was taken on the old clock: it is corrected on the way, not in the store.
-  ClockWatch::Stamp sb = rig.watch->Classify(b, false);
+  ClockWatch::Stamp sb = rig.watch->Classify(b, false, rig.clock.MonotonicNs());
   CHECK(sb.mark == ClockMark::kCorrected);
   CHECK(sb.ts_ns == b + kStep);
   // A reading taken now is right as it is.
   rig.clock.Advance(kSecond);
   const std::int64_t c = rig.clock.NowNs();
-  ClockWatch::Stamp sc = rig.watch->Classify(c, false);
+  ClockWatch::Stamp sc = rig.watch->Classify(c, false, rig.clock.MonotonicNs());
   CHECK(sc.mark == ClockMark::kSynced);
   CHECK(sc.ts_ns == c);
   // The rules' timeline has no jump: a to c is the monotonic time between them, 2.2 s.
@@ -117,7 +117,7 @@ TEST_CASE("a jump while synchronised moves the recorded time but not the rules' 
   CHECK(after.rules_ts_ns - before.rules_ts_ns == kSecond);  // never backwards
   // A reading stamped before the jump keeps its time; one after it is on the same timeline.
   const std::int64_t late = before.ts_ns + 500'000'000;
-  ClockWatch::Stamp s = rig.watch->Classify(late, false);
+  ClockWatch::Stamp s = rig.watch->Classify(late, false, rig.clock.MonotonicNs());
   CHECK(s.ts_ns == late);
   CHECK(s.rules_ts_ns == late);
 }
@@ -125,7 +125,7 @@ TEST_CASE("a jump while synchronised moves the recorded time but not the rules' 
 TEST_CASE("a source's own timestamps are never marked or corrected") {
   Rig rig(SyncState::kUnsynced);
   const std::int64_t device_ts = kReal + 42;
-  ClockWatch::Stamp st = rig.watch->Classify(device_ts, true);
+  ClockWatch::Stamp st = rig.watch->Classify(device_ts, true, rig.clock.MonotonicNs());
   CHECK(st.mark == ClockMark::kSynced);
   CHECK(st.ts_ns == device_ts);
 }
@@ -134,19 +134,19 @@ TEST_CASE("records of two unsynchronised spans that overlap in time are left uns
   Rig rig(SyncState::kUnsynced);
   rig.clock.Advance(10 * kSecond);
   const std::int64_t a = rig.clock.NowNs();
-  CHECK(rig.watch->Classify(a, false).mark == ClockMark::kUnsynced);
+  CHECK(rig.watch->Classify(a, false, rig.clock.MonotonicNs()).mark == ClockMark::kUnsynced);
   rig.clock.StepWall(-20 * kSecond);  // set back while still unsynchronised
   rig.clock.Advance(kSecond);
   CHECK(rig.watch->Poll().stepped);
   const std::int64_t b = rig.clock.NowNs();  // earlier than a: the two spans overlap in time
   REQUIRE(b < a);
-  CHECK(rig.watch->Classify(b, false).mark == ClockMark::kUnsynced);
+  CHECK(rig.watch->Classify(b, false, rig.clock.MonotonicNs()).mark == ClockMark::kUnsynced);
   rig.clock.Advance(kSecond);
   const std::int64_t b2 = rig.clock.NowNs();
-  CHECK(rig.watch->Classify(b2, false).mark == ClockMark::kUnsynced);
+  CHECK(rig.watch->Classify(b2, false, rig.clock.MonotonicNs()).mark == ClockMark::kUnsynced);
   rig.clock.Advance(20 * kSecond);
   const std::int64_t b3 = rig.clock.NowNs();
-  CHECK(rig.watch->Classify(b3, false).mark == ClockMark::kUnsynced);
+  CHECK(rig.watch->Classify(b3, false, rig.clock.MonotonicNs()).mark == ClockMark::kUnsynced);
   REQUIRE(b3 > a);  // b..b3 covers a: a record at a could be from either span
 
   rig.clock.StepWall(kStep);
@@ -156,7 +156,7 @@ TEST_CASE("records of two unsynchronised spans that overlap in time are left uns
   CHECK(ch.corrections.empty());
   CHECK(rig.watch->Status().uncorrected == 2);
   // Late readings of either span stay marked unsynced, with their time as taken.
-  ClockWatch::Stamp late = rig.watch->Classify(b3, false);
+  ClockWatch::Stamp late = rig.watch->Classify(b3, false, rig.clock.MonotonicNs());
   CHECK(late.mark == ClockMark::kUnsynced);
   CHECK(late.ts_ns == b3);
 }
@@ -170,7 +170,7 @@ TEST_CASE("losing and regaining synchronisation without a jump corrects by the d
   CHECK_FALSE(lost.synced);
   rig.clock.Advance(kSecond);
   const std::int64_t a = rig.clock.NowNs();
-  CHECK(rig.watch->Classify(a, false).mark == ClockMark::kUnsynced);
+  CHECK(rig.watch->Classify(a, false, rig.clock.MonotonicNs()).mark == ClockMark::kUnsynced);
   rig.clock.Advance(kSecond);
   rig.clock.StepWall(2'000'000);  // 2 ms of drift found at the resync
   rig.source->Set(SyncState::kSynced);
