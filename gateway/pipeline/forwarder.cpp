@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <span>
 #include <string_view>
 
@@ -24,6 +25,7 @@ Forwarder::Forwarder(Store& store, Upstream& upstream, Clock& clock, ForwarderOp
 void Forwarder::LoadCursor() {
   cursor_ = store_.Cursor(options_.name);
   acked_ = cursor_;
+  sent_ = cursor_;
   cursor_loaded_ = true;
 }
 
@@ -39,9 +41,41 @@ Forwarder::StepResult Forwarder::BackOff() {
   return {Next::kBackOff, clock_.MonotonicNs() + wait_ms * 1'000'000};
 }
 
+void Forwarder::Acknowledge(std::size_t n) {
+  n = std::min(n, inflight_.size());
+  if (n == 0) return;
+  const std::uint64_t last = inflight_[n - 1];
+  inflight_.erase(inflight_.begin(), inflight_.begin() + static_cast<std::ptrdiff_t>(n));
+  // A refused acknowledgement is only logged: the records were delivered, so they are not sent
+  // again in this run; the store's cursor stays behind and they go again after a restart
+  // (at-least-once).
+  Status s = store_.Ack(options_.name, last);
+  if (!s.ok()) spdlog::error("upstream {}: acknowledging failed: {}", options_.name, s.ToString());
+  cursor_ = last;
+  acked_ = last;
+  std::lock_guard lock(mu_);
+  state_.sent += n;
+  state_.cursor = last;
+  state_.last_success_ns = clock_.NowNs();
+}
+
+void Forwarder::ForgetInFlight() {
+  inflight_.clear();
+  sent_ = cursor_;
+  if (pipelined_) {
+    // The batch after the records in flight may have been read already: read again.
+    pending_.clear();
+    pending_from_ = 0;
+  }
+}
+
 Forwarder::StepResult Forwarder::Step() {
   const std::string& name = options_.name;
   if (!cursor_loaded_) LoadCursor();
+  if (!pipelining_asked_) {
+    pipelining_asked_ = true;
+    pipelined_ = options_.acknowledged && upstream_.EnablePipelining(options_.acknowledged);
+  }
   if (!started_) {
     Status s = upstream_.Start();
     if (!s.ok()) {
@@ -53,15 +87,21 @@ Forwarder::StepResult Forwarder::Step() {
     backoff_.Reset();
     SetState("ok");
   }
+  if (!inflight_.empty()) {
+    SendResult r = upstream_.Collect();
+    Acknowledge(r.delivered);
+    if (r.code != SendCode::kOk) return Failed(r.error);
+  }
   if (pending_from_ < pending_.size() && store_.Rewrites() != pending_rewrites_) {
     // The store changed held records in place since they were read (their times corrected
-    // after the clock synchronised): read again from the cursor, send the corrected ones.
+    // after the clock synchronised): read again after the last record sent, send the
+    // corrected ones.
     pending_from_ = pending_.size();
   }
   if (pending_from_ >= pending_.size()) {
     const std::uint64_t committed = store_.LastSeq();  // all visible to the read below
     pending_rewrites_ = store_.Rewrites();             // before the read: a later one re-reads
-    auto res = store_.ReadAfter(cursor_, static_cast<std::size_t>(options_.batch_records));
+    auto res = store_.ReadAfter(sent_, static_cast<std::size_t>(options_.batch_records));
     if (!res) {
       spdlog::error("upstream {}: reading the store failed: {}", name, res.error().ToString());
       return BackOff();
@@ -69,6 +109,7 @@ Forwarder::StepResult Forwarder::Step() {
     pending_ = std::move(*res);
     pending_from_ = 0;
     if (pending_.empty()) {
+      if (!inflight_.empty()) return {Next::kAwaitAcks};
       if (committed > cursor_) {
         // Records up to `committed` were committed before the read and none is held: the store
         // dropped them (max_bytes / max_age_s). Move past them instead of waiting.
@@ -79,6 +120,7 @@ Forwarder::StepResult Forwarder::Step() {
         }
         cursor_ = committed;
         acked_ = committed;
+        sent_ = committed;
         std::lock_guard lock(mu_);
         state_.cursor = committed;
         return {Next::kAgain};
@@ -88,43 +130,51 @@ Forwarder::StepResult Forwarder::Step() {
   }
   std::span<const Record> todo(pending_.data() + pending_from_, pending_.size() - pending_from_);
   SendResult r = upstream_.Send(todo);
-  std::size_t delivered = std::min(r.delivered, todo.size());
-  if (r.code == SendCode::kError) {
-    // These records can never be delivered: count and skip them, don't block the rest.
-    std::size_t skipped = todo.size() - delivered;
-    spdlog::error("upstream {}: {} records rejected for good: {}", name, skipped, r.error);
-    std::lock_guard lock(mu_);
-    state_.rejected += skipped;
-    delivered = todo.size();
-  }
-  if (delivered > 0) {
-    std::uint64_t last = todo[delivered - 1].seq;
-    // A refused acknowledgement is only logged: the records were delivered, so they are not
-    // sent again in this run; the store's cursor stays behind and they go again after a
-    // restart (at-least-once).
-    Status s = store_.Ack(name, last);
-    if (!s.ok()) spdlog::error("upstream {}: acknowledging failed: {}", name, s.ToString());
-    cursor_ = last;
-    acked_ = last;
-    pending_from_ += delivered;
-    std::lock_guard lock(mu_);
-    state_.sent += delivered;
-    state_.cursor = last;
-    state_.last_success_ns = clock_.NowNs();
-  }
-  if (r.code == SendCode::kRetry) {
-    {
-      std::lock_guard lock(mu_);
-      ++state_.errors;
+  // taken: records of `todo` now in flight or delivered; delivered: records acknowledged from
+  // the oldest one in flight (without pipelining nothing is in flight before the send).
+  std::size_t taken = 0, delivered = 0;
+  if (pipelined_) {
+    if (r.code == SendCode::kError) {
+      spdlog::error(
+          "upstream {}: a pipelining upstream returned a permanent error; sending "
+          "again: {}",
+          name, r.error);
+      r.code = SendCode::kRetry;
     }
-    spdlog::warn("upstream {}: send failed, retrying in up to {} ms: {}", name,
-                 backoff_.CeilingMs(), r.error);
-    SetState("retrying", r.error);
-    return BackOff();
+    taken = todo.size();
+    delivered = r.delivered;
+  } else {
+    delivered = std::min(r.delivered, todo.size());
+    if (r.code == SendCode::kError) {
+      // These records can never be delivered: count and skip them, don't block the rest.
+      std::size_t skipped = todo.size() - delivered;
+      spdlog::error("upstream {}: {} records rejected for good: {}", name, skipped, r.error);
+      std::lock_guard lock(mu_);
+      state_.rejected += skipped;
+      delivered = todo.size();
+    }
+    taken = delivered;
   }
+  for (std::size_t i = 0; i < taken; ++i) inflight_.push_back(todo[i].seq);
+  if (taken > 0) sent_ = todo[taken - 1].seq;
+  pending_from_ += taken;
+  Acknowledge(delivered);
+  if (r.code == SendCode::kRetry) return Failed(r.error);
   if (backoff_.failures() > 0) SetState("ok");
   backoff_.Reset();
   return {Next::kAgain};
+}
+
+Forwarder::StepResult Forwarder::Failed(const std::string& error) {
+  ForgetInFlight();
+  {
+    std::lock_guard lock(mu_);
+    ++state_.errors;
+  }
+  spdlog::warn("upstream {}: send failed, retrying in up to {} ms: {}", options_.name,
+               backoff_.CeilingMs(), error);
+  SetState("retrying", error);
+  return BackOff();
 }
 
 void Forwarder::Finish() {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -64,7 +65,8 @@ struct ForwarderThread {
   std::unique_ptr<Forwarder> forwarder;  // state and acked count, read by Stats() and Stop()
   std::thread thread;
   Beat beat;
-  std::atomic<bool> stop{false};  // a reload stops this one alone (set under fwd_mu_)
+  std::atomic<bool> stop{false};       // a reload stops this one alone (set under fwd_mu_)
+  std::atomic<std::uint64_t> acks{0};  // acknowledgement wake-ups (incremented under fwd_mu_)
 };
 
 // One driver: the instance, its sink into the shared queue and the thread that runs it.
@@ -83,7 +85,9 @@ struct DriverSlot {
   std::jthread thread;
 };
 
-std::unique_ptr<ForwarderThread> MakeForwarder(BuiltUpstream built, Store& store, Clock& clock) {
+// `wake(f)` is called by f's upstream when acknowledgements arrive (pipelining).
+std::unique_ptr<ForwarderThread> MakeForwarder(BuiltUpstream built, Store& store, Clock& clock,
+                                               const std::function<void(ForwarderThread&)>& wake) {
   auto f = std::make_unique<ForwarderThread>();
   f->name = built.name;
   f->upstream = std::move(built.upstream);
@@ -92,6 +96,7 @@ std::unique_ptr<ForwarderThread> MakeForwarder(BuiltUpstream built, Store& store
   options.batch_records = built.batch_records;
   options.retry_initial_ms = built.retry_initial_ms;
   options.retry_max_ms = built.retry_max_ms;
+  options.acknowledged = [wake, fp = f.get()] { wake(*fp); };
   f->forwarder = std::make_unique<Forwarder>(store, *f->upstream, clock, options);
   return f;
 }
@@ -193,6 +198,18 @@ class Pipeline::Impl {
       sp->finished.store(true);
       --drivers_running_;
     });
+  }
+
+  // What an upstream's acknowledgements call: counts them for the forwarder's wait below,
+  // through the mutex so that a forwarder between its step and its wait cannot miss one.
+  std::function<void(ForwarderThread&)> WakeOnAcks() {
+    return [this](ForwarderThread& f) {
+      {
+        std::lock_guard lock(fwd_mu_);
+        ++f.acks;
+      }
+      fwd_cv_.notify_all();
+    };
   }
 
   void StartForwarder(ForwarderThread& f) {
@@ -444,6 +461,7 @@ class Pipeline::Impl {
     while (!forwarders_abort_ && !t.stop) {
       t.beat.Mark(clock_.MonotonicNs());
       const bool draining = forwarders_draining_;  // read before Step()'s store read: no loss
+      const std::uint64_t acks = t.acks;  // before Step()'s collect: a later one wakes the wait
       const Forwarder::StepResult step = f.Step();
       if (step.next == Forwarder::Next::kBackOff) {
         // Only the abort (or this forwarder's stop) cuts a back-off short; commits wake the wait
@@ -460,7 +478,16 @@ class Pipeline::Impl {
         std::unique_lock lock(fwd_mu_);
         fwd_cv_.wait_for(lock, IdleWait(), [&] {
           return forwarders_abort_.load() || t.stop.load() || forwarders_draining_.load() ||
-                 store_->LastSeq() > f.Acked();
+                 store_->LastSeq() > f.Sent();
+        });
+      } else if (step.next == Forwarder::Next::kAwaitAcks) {
+        // Records in flight and nothing new: their acknowledgements or new records end the
+        // wait (the upstream's timeout bounds it: Collect() then fails). Draining goes on
+        // until the records in flight are acknowledged.
+        std::unique_lock lock(fwd_mu_);
+        fwd_cv_.wait_for(lock, IdleWait(), [&] {
+          return forwarders_abort_.load() || t.stop.load() || t.acks.load() != acks ||
+                 store_->LastSeq() > f.Sent();
         });
       }
     }
@@ -536,7 +563,8 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Create(const config::GatewayConfig& 
   for (const auto& u : cfg.upstreams) {
     auto built = BuildUpstream(u, cfg.gateway.id);
     if (!built) return Err(built.error());
-    impl->forwarders_.push_back(MakeForwarder(std::move(*built), *impl->store_, clock));
+    impl->forwarders_.push_back(
+        MakeForwarder(std::move(*built), *impl->store_, clock, impl->WakeOnAcks()));
   }
   return std::unique_ptr<Pipeline>(new Pipeline(std::move(impl)));
 }
@@ -623,7 +651,7 @@ Status Pipeline::Reconfigure(Reconfiguration r) {
   {
     std::lock_guard lock(m.instances_mu_);
     for (auto& u : r.start_upstreams) {
-      m.forwarders_.push_back(MakeForwarder(std::move(u), *m.store_, m.clock_));
+      m.forwarders_.push_back(MakeForwarder(std::move(u), *m.store_, m.clock_, m.WakeOnAcks()));
       new_forwarders.push_back(m.forwarders_.back().get());
     }
     for (auto& d : r.start_drivers) {

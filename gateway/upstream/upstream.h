@@ -39,6 +39,25 @@ class Upstream {
   virtual SendResult Send(std::span<const Record> records) = 0;
   // Finishes in-flight work and closes. Called once, from the forwarder thread.
   virtual void Stop() = 0;
+
+  // Pipelining, optional (the MQTT upstream has it): Send() returns once its messages are
+  // handed to the client, while the broker's acknowledgements are still on their way, so the
+  // next batch goes out without waiting for the last one's round trip. The forwarder turns it
+  // on before Start(); an upstream that cannot pipeline returns false and nothing changes.
+  // `acknowledged` may be called from any thread when acknowledgements arrive (at least once
+  // per Send() whose messages are all acknowledged, and on a failure), to wake the forwarder.
+  //
+  // Once on, the records of every Send() returning kOk are in flight, and `delivered` of
+  // Send() and Collect() counts records acknowledged in order from the oldest record still in
+  // flight (earlier sends first). kRetry forgets every record in flight and not delivered: the
+  // forwarder sends them again. A pipelining upstream never returns kError.
+  virtual bool EnablePipelining(std::function<void()> acknowledged) {
+    (void)acknowledged;
+    return false;
+  }
+  // Pipelining: the acknowledgements that arrived, without waiting; kRetry when the oldest
+  // message in flight is past its timeout or the connection is lost.
+  virtual SendResult Collect() { return {SendCode::kOk, 0, {}}; }
 };
 
 struct UpstreamContext {

@@ -191,6 +191,38 @@ class BrokerOutage(MqttForwardTestCase):
         self.assertLessEqual(dupes, 2 * batch, f"{dupes} duplicates")
 
 
+    def test_broker_frozen_with_records_in_flight_every_record_arrives_and_none_is_lost(self):
+        # SIGSTOP keeps the connection open and answers nothing: the forwarder's records in
+        # flight (pipelining) get no acknowledgement, time out, and are sent again.
+        broker = self.broker(persistence=True)
+        sub = self.subscriber(broker)
+        cfg = self.config(
+            "shutdown_timeout_ms = 60000\n" +
+            REALTIME_SIM.format(devices=2, interval_ms=50, samples=200) +
+            mqtt_upstream([broker.uri], "batch_records = 50\npublish_timeout_ms = 1000\n") +
+            f'\n[upstreams.archive]\ntype = "file"\npath = "{self.out}"\n')
+        proc = self.start_gateway(cfg, "--exit-when-drained")
+        self.procs.append(proc)
+        self.wait_count(lambda: self.data(sub), 200, timeout=30, what="records before the freeze")
+        broker.proc.send_signal(signal.SIGSTOP)
+        try:
+            # The sim makes 200 records/s at most: 300 more take 1.5 s, past publish_timeout.
+            frozen_at = len(self.read_out())
+            self.assertLess(frozen_at, 1700, "the run must go on during the freeze")
+            self.wait_for(lambda: len(self.read_out()) >= frozen_at + 300, timeout=60,
+                          what="records stored while the broker is frozen")
+        finally:
+            broker.proc.send_signal(signal.SIGCONT)
+        _, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertIn("no acknowledgement within publish_timeout_ms", err)
+        stored = [r["seq"] for r in self.read_out()]
+        self.assertEqual(stored, list(range(1, 2001)))  # 2 pumps x 5 series x 200
+        self.wait_for(lambda: {r["seq"] for _, r in wire_records(self.data(sub))} >= set(stored),
+                      timeout=60, what="every stored record at the subscriber")
+        self.assertEqual(self.store_rows(), 0, "everything was acknowledged")
+
+
 class Tls(MqttForwardTestCase):
     def tls_broker(self, cert):
         ca = make_test_ca(os.path.join(self.dir, "ca"))

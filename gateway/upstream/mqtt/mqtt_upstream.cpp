@@ -182,6 +182,7 @@ Status MqttUpstream::Connect() {
           c.servers.front(), c.client_id, co, static_cast<mqtt::iclient_persistence*>(nullptr));
       client_->set_connection_lost_handler([this](const std::string& cause) {
         connected_ = false;
+        if (acknowledged_) acknowledged_();  // a pipelining forwarder waiting learns of it
         spdlog::warn("upstream {}: connection to the broker lost{}{}", name_,
                      cause.empty() ? "" : ": ", cause);
       });
@@ -224,8 +225,153 @@ Status MqttUpstream::Start() {
   return Connect();
 }
 
+namespace {
+
+// Pipelining's wake-up: the last message of each send, and any failure, call `acknowledged`.
+class AckListener final : public virtual mqtt::iaction_listener {
+ public:
+  explicit AckListener(std::function<void()> acknowledged)
+      : acknowledged_(std::move(acknowledged)) {}
+  void on_success(const mqtt::token&) override { acknowledged_(); }
+  void on_failure(const mqtt::token&) override { acknowledged_(); }
+
+ private:
+  std::function<void()> acknowledged_;
+};
+
+}  // namespace
+
+bool MqttUpstream::EnablePipelining(std::function<void()> acknowledged) {
+  pipelined_ = true;
+  acknowledged_ = std::move(acknowledged);
+  ack_listener_ = std::make_unique<AckListener>(acknowledged_);
+  return true;
+}
+
+std::size_t MqttUpstream::Harvest(std::string& error) {
+  std::size_t delivered = 0;
+  while (!flights_.empty()) {
+    Flight& f = flights_.front();
+    while (f.reported < f.message_of.size()) {
+      const std::uint32_t m = f.message_of[f.reported];
+      if (!f.done[m]) {
+        try {
+          if (!f.tokens[m]->try_wait()) break;
+        } catch (const std::exception& e) {
+          error = std::string("publish failed: ") + e.what();
+          return delivered;
+        }
+        f.done[m] = true;
+      }
+      ++f.reported;
+      ++delivered;
+    }
+    if (f.reported < f.message_of.size()) break;
+    flights_.pop_front();
+  }
+  while (!window_.empty()) {
+    try {
+      if (!window_.front()->try_wait()) break;
+    } catch (const std::exception&) {
+      // Failed, so no longer in flight; its flight reports the failure.
+    }
+    window_.pop_front();
+  }
+  return delivered;
+}
+
+void MqttUpstream::Forget() {
+  flights_.clear();
+  window_.clear();
+}
+
+SendResult MqttUpstream::Collect() {
+  SendResult r;
+  r.delivered = Harvest(r.error);
+  if (r.error.empty() && !flights_.empty()) {
+    if (!connected_) {
+      r.error = "connection to the broker lost";
+    } else if (steady_clock::now() >= flights_.front().deadline) {
+      r.error = "no acknowledgement within publish_timeout_ms";
+    }
+  }
+  if (!r.error.empty()) {
+    Forget();
+    r.code = SendCode::kRetry;
+  }
+  return r;
+}
+
+SendResult MqttUpstream::SendPipelined(std::span<const Record> records) {
+  if (!connected_) {
+    Forget();
+    Status s = Connect();
+    if (!s.ok()) return {SendCode::kRetry, 0, s.message()};
+  }
+  Encode(records, options_.encoder, encoded_);
+  const std::size_t n = encoded_.messages.size();
+  const std::size_t window = static_cast<std::size_t>(options_.conn.max_inflight);
+  Flight f;
+  f.tokens.resize(n);
+  f.done.assign(n, false);
+  f.message_of = encoded_.message_of;
+  f.deadline = steady_clock::now() + options_.conn.publish_timeout;
+  std::string error;
+  for (std::size_t i = 0; i < n && error.empty(); ++i) {
+    // A full window waits for its oldest message (the broker acknowledges in order), at most
+    // until the oldest send's deadline.
+    while (window_.size() >= window && error.empty()) {
+      std::shared_ptr<mqtt::delivery_token> oldest = window_.front();
+      const auto deadline = flights_.empty() ? f.deadline : flights_.front().deadline;
+      try {
+        if (oldest->wait_for(milliseconds(50))) {
+          window_.pop_front();
+        } else if (!connected_) {
+          error = "connection to the broker lost";
+        } else if (steady_clock::now() >= deadline) {
+          error = "no acknowledgement within publish_timeout_ms";
+        }
+      } catch (const std::exception& e) {
+        error = std::string("publish failed: ") + e.what();
+      }
+    }
+    if (!error.empty()) break;
+    Message& m = encoded_.messages[i];
+    try {
+      auto msg = mqtt::make_message(m.topic, std::move(m.payload), options_.qos, options_.retain);
+      // Only the last message of the send wakes the forwarder: the broker acknowledges in
+      // order, and a lost connection (which fails the others) wakes it through the
+      // connection-lost handler.
+      f.tokens[i] =
+          i + 1 == n ? client_->publish(msg, nullptr, *ack_listener_) : client_->publish(msg);
+      window_.push_back(f.tokens[i]);
+    } catch (const std::exception& e) {
+      error = std::string("publish failed: ") + e.what();
+    }
+  }
+  // A send that failed part-way is not kept (its records go again); earlier ones may still
+  // report deliveries before everything is forgotten.
+  if (error.empty()) flights_.push_back(std::move(f));
+  SendResult r;
+  std::string harvest_error;
+  r.delivered = Harvest(harvest_error);
+  if (error.empty()) error = harvest_error;
+  if (!error.empty()) {
+    Forget();
+    try {
+      if (!client_->is_connected()) connected_ = false;
+    } catch (const std::exception&) {
+      connected_ = false;
+    }
+    r.code = SendCode::kRetry;
+    r.error = error;
+  }
+  return r;
+}
+
 SendResult MqttUpstream::Send(std::span<const Record> records) {
   if (records.empty()) return {SendCode::kOk, 0, {}};
+  if (pipelined_) return SendPipelined(records);
   if (!connected_) {
     Status s = Connect();
     if (!s.ok()) return {SendCode::kRetry, 0, s.message()};
@@ -269,6 +415,7 @@ void MqttUpstream::Stop() {
     spdlog::debug("upstream {}: disconnect: {}", name_, e.what());
   }
   connected_ = false;
+  Forget();  // unacknowledged records go again after a restart (at-least-once)
   try {
     client_.reset();
   } catch (const std::exception&) {

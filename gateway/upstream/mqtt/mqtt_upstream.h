@@ -21,6 +21,8 @@
 #include <chrono>
 #include <cstdint>
 #include <ctime>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,7 +34,9 @@
 
 namespace mqtt {
 class async_client;
-}
+class delivery_token;
+class iaction_listener;
+}  // namespace mqtt
 
 namespace pn::mqtt_upstream {
 
@@ -58,12 +62,31 @@ class MqttUpstream final : public Upstream {
   Status Start() override;
   SendResult Send(std::span<const Record> records) override;
   void Stop() override;
+  // Pipelining (upstream.h): Send() returns once its messages are published, without waiting
+  // for their acknowledgements; the in-flight window (max_inflight) spans sends.
+  bool EnablePipelining(std::function<void()> acknowledged) override;
+  SendResult Collect() override;
 
   bool connected() const { return connected_.load(); }
 
  private:
   Status Connect();
   Status PublishStatus(const std::string& payload, std::chrono::milliseconds timeout);
+  SendResult SendPipelined(std::span<const Record> records);
+  // The records acknowledged in order from the oldest one in flight, without waiting; a failed
+  // message sets `error`.
+  std::size_t Harvest(std::string& error);
+  // Drops every record in flight (a failure: the forwarder sends them again).
+  void Forget();
+
+  // One pipelined Send(): its messages' tokens and which message carries each record.
+  struct Flight {
+    std::vector<std::shared_ptr<mqtt::delivery_token>> tokens;
+    std::vector<std::uint32_t> message_of;
+    std::vector<bool> done;                          // per message: acknowledged
+    std::size_t reported = 0;                        // records already reported delivered
+    std::chrono::steady_clock::time_point deadline;  // publish_timeout after the send
+  };
 
   std::string name_;
   Options options_;
@@ -71,6 +94,13 @@ class MqttUpstream final : public Upstream {
   std::unique_ptr<mqtt::async_client> client_;
   std::atomic<bool> connected_{false};
   Encoded encoded_;
+
+  bool pipelined_ = false;
+  std::function<void()> acknowledged_;
+  std::unique_ptr<mqtt::iaction_listener> ack_listener_;  // calls acknowledged_
+  std::deque<Flight> flights_;
+  // Messages published and not yet seen acknowledged, oldest first: the window.
+  std::deque<std::shared_ptr<mqtt::delivery_token>> window_;
 };
 
 // Validation beyond the spec, for `processnow check` (templates, TLS and password settings).

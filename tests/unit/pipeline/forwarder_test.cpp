@@ -480,3 +480,164 @@ TEST_CASE(
   }
   CHECK(waits[0] == waits[1]);
 }
+
+namespace {
+
+// Pipelines (Upstream::EnablePipelining): Send() and Collect() return the scripted results
+// (kOk with nothing delivered once a script is used up), `delivered` counting from the oldest
+// record in flight.
+class PipeliningUpstream final : public Upstream {
+ public:
+  const std::string& name() const override { return name_; }
+  Status Start() override { return Status::Ok(); }
+  SendResult Send(std::span<const Record> records) override {
+    Seqs seqs;
+    for (const Record& r : records) seqs.push_back(r.seq);
+    sends.push_back(seqs);
+    return Next(send_script);
+  }
+  void Stop() override { ++stops; }
+  bool EnablePipelining(std::function<void()> acknowledged) override {
+    wake = std::move(acknowledged);
+    return true;
+  }
+  SendResult Collect() override {
+    ++collects;
+    return Next(collect_script);
+  }
+
+  static SendResult Next(std::deque<SendResult>& script) {
+    if (script.empty()) return {SendCode::kOk, 0, {}};
+    SendResult r = script.front();
+    script.pop_front();
+    return r;
+  }
+
+  std::string name_ = "up";
+  std::deque<SendResult> send_script, collect_script;
+  std::vector<Seqs> sends;
+  std::function<void()> wake;
+  int collects = 0;
+  int stops = 0;
+};
+
+std::unique_ptr<Forwarder> MakePipelined(Fixture& fx, Upstream& up) {
+  ForwarderOptions o = fx.Options();
+  o.acknowledged = [] {};
+  return std::make_unique<Forwarder>(*fx.store, up, fx.clock, o);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "pipelining: the next batch goes before the last one is acknowledged, and the store "
+    "acknowledges delivered records only") {
+  Fixture fx;
+  fx.Append(7);
+  PipeliningUpstream up;
+  auto f = MakePipelined(fx, up);
+  CHECK(f->Step().next == Forwarder::Next::kAgain);
+  CHECK(f->Pipelined());
+  CHECK(up.wake);  // the forwarder handed its wake-up over
+  CHECK(f->Sent() == 3);
+  CHECK(f->Acked() == 0);
+  CHECK(up.collects == 0);  // nothing was in flight before the first send
+
+  // The second batch goes at once; two of the first batch's records come back with it.
+  up.send_script.push_back({SendCode::kOk, 2, {}});
+  CHECK(f->Step().next == Forwarder::Next::kAgain);
+  CHECK(up.sends == std::vector<Seqs>{{1, 2, 3}, {4, 5, 6}});
+  CHECK(f->Sent() == 6);
+  CHECK(f->Acked() == 2);
+  CHECK(fx.real->Cursor("up") == 2);
+
+  // The collect before the third send reports three more: up to record 5.
+  up.collect_script.push_back({SendCode::kOk, 3, {}});
+  CHECK(f->Step().next == Forwarder::Next::kAgain);
+  CHECK(up.sends.back() == Seqs{7});
+  CHECK(f->Acked() == 5);
+  CHECK(fx.real->Cursor("up") == 5);
+
+  // Nothing new, two records in flight: wait for their acknowledgements, not for new records.
+  CHECK(f->Step().next == Forwarder::Next::kAwaitAcks);
+  CHECK(f->Step().next == Forwarder::Next::kAwaitAcks);
+  up.collect_script.push_back({SendCode::kOk, 2, {}});
+  CHECK(f->Step().next == Forwarder::Next::kCaughtUp);
+  CHECK(f->Acked() == 7);
+  CHECK(fx.real->Cursor("up") == 7);
+  UpstreamState st = f->State();
+  CHECK(st.sent == 7);
+  CHECK(st.errors == 0);
+  CHECK(up.sends.size() == 3);  // nothing sent twice
+  // Caught up with nothing in flight: no more collects.
+  const int collects = up.collects;
+  CHECK(f->Step().next == Forwarder::Next::kCaughtUp);
+  CHECK(up.collects == collects);
+}
+
+TEST_CASE(
+    "pipelining: a failed send sends every record in flight again from the last one "
+    "acknowledged") {
+  Fixture fx;
+  fx.Append(6);
+  PipeliningUpstream up;
+  auto f = MakePipelined(fx, up);
+  CHECK(f->Step().next == Forwarder::Next::kAgain);  // 1 2 3 in flight
+  up.send_script.push_back({SendCode::kRetry, 1, "connection to the broker lost"});
+  auto r = f->Step();  // 4 5 6 fail; record 1 had been acknowledged
+  REQUIRE(r.next == Forwarder::Next::kBackOff);
+  CHECK(r.until_ns == fx.clock.MonotonicNs() + 100 * kMs);
+  CHECK(f->Acked() == 1);
+  CHECK(f->Sent() == 1);
+  CHECK(fx.real->Cursor("up") == 1);
+  CHECK(f->State().state == "retrying");
+  CHECK(f->State().last_error == "connection to the broker lost");
+  fx.clock.Set(r.until_ns);
+  up.send_script.push_back({SendCode::kOk, 3, {}});
+  CHECK(f->Step().next == Forwarder::Next::kAgain);
+  CHECK(up.sends.back() == Seqs{2, 3, 4});  // read again after the last acknowledged record
+  CHECK(f->Acked() == 4);
+  CHECK(f->State().state == "ok");
+}
+
+TEST_CASE(
+    "pipelining: no acknowledgement in time (Collect fails) backs off and sends the records "
+    "in flight again") {
+  Fixture fx;
+  fx.Append(2);
+  PipeliningUpstream up;
+  auto f = MakePipelined(fx, up);
+  CHECK(f->Step().next == Forwarder::Next::kAgain);
+  CHECK(f->Step().next == Forwarder::Next::kAwaitAcks);
+  up.collect_script.push_back(
+      {SendCode::kRetry, 0, "no acknowledgement within publish_timeout_ms"});
+  auto r = f->Step();
+  REQUIRE(r.next == Forwarder::Next::kBackOff);
+  CHECK(f->Acked() == 0);
+  CHECK(f->State().errors == 1);
+  fx.clock.Set(r.until_ns);
+  CHECK(f->Step().next == Forwarder::Next::kAgain);
+  CHECK(up.sends == std::vector<Seqs>{{1, 2}, {1, 2}});
+  up.collect_script.push_back({SendCode::kOk, 2, {}});
+  CHECK(f->Step().next == Forwarder::Next::kCaughtUp);
+  CHECK(fx.real->Cursor("up") == 2);
+  CHECK(f->State().sent == 2);
+}
+
+TEST_CASE("an upstream that cannot pipeline is used as before when the forwarder asks") {
+  Fixture fx;
+  fx.Append(3);
+  ScriptedUpstream up("up");
+  up.script.push_back({SendCode::kRetry, 1, "timeout"});
+  auto f = MakePipelined(fx, up);
+  auto r = f->Step();
+  REQUIRE(r.next == Forwarder::Next::kBackOff);
+  CHECK_FALSE(f->Pipelined());
+  CHECK(f->Acked() == 1);
+  const int reads = fx.store->reads;
+  fx.clock.Set(r.until_ns);
+  CHECK(f->Step().next == Forwarder::Next::kAgain);
+  CHECK(up.sends.back() == Seqs{2, 3});  // the rest of the batch held, not read again
+  CHECK(fx.store->reads == reads);
+  CHECK(f->Step().next == Forwarder::Next::kCaughtUp);
+}

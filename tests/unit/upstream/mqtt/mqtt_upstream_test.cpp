@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -85,8 +87,13 @@ class Broker {
     return false;
   }
 
+  // Freezes the broker (SIGSTOP): connections stay open, nothing is answered.
+  void Pause() { ::kill(pid_, SIGSTOP); }
+  void Resume() { ::kill(pid_, SIGCONT); }
+
   void Stop() {
     if (pid_ <= 0) return;
+    ::kill(pid_, SIGCONT);
     ::kill(pid_, SIGTERM);
     int status = 0;
     ::waitpid(pid_, &status, 0);
@@ -288,6 +295,126 @@ TEST_CASE("broker restart: Send retries while it is down and delivers after it i
   }
   CHECK(back.code == SendCode::kOk);
   CHECK(back.delivered == 10);
+  up.Stop();
+}
+
+// Pipelining's wake-up, counted; Wait() returns once it was called after `seen`.
+struct Wakes {
+  std::mutex mu;
+  std::condition_variable cv;
+  int count = 0;
+  std::function<void()> Callback() {
+    return [this] {
+      {
+        std::lock_guard lock(mu);
+        ++count;
+      }
+      cv.notify_all();
+    };
+  }
+  bool WaitPast(int seen, std::chrono::seconds timeout = 20s) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, timeout, [&] { return count > seen; });
+  }
+  int Count() {
+    std::lock_guard lock(mu);
+    return count;
+  }
+};
+
+// Collects until `want` records are delivered in all (or a failure, or 20 s), waiting on the
+// wake-up between collects; returns the total, which must never pass `want`.
+std::size_t CollectUntil(MqttUpstream& up, Wakes& wakes, std::size_t delivered, std::size_t want) {
+  auto end = std::chrono::steady_clock::now() + 20s;
+  while (delivered < want && std::chrono::steady_clock::now() < end) {
+    const int seen = wakes.Count();
+    SendResult r = up.Collect();
+    delivered += r.delivered;
+    if (r.code != SendCode::kOk) break;
+    if (delivered < want) wakes.WaitPast(seen, 1s);
+  }
+  return delivered;
+}
+
+TEST_CASE(
+    "pipelining: sends return with records in flight, collects report each record once, and "
+    "every record arrives") {
+  if (!HaveMosquitto()) return;
+  Broker broker;
+  REQUIRE(broker.Start());
+  Subscriber sub(broker.uri(), "gw/+/flow");
+  MqttUpstream up("up", MakeOptions(broker.uri(), PayloadFormat::kJsonBatch));
+  Wakes wakes;
+  REQUIRE(up.EnablePipelining(wakes.Callback()));
+  REQUIRE(up.Start().ok());
+  std::size_t delivered = 0;
+  for (std::uint64_t first : {1, 51, 101}) {
+    auto recs = Records(first, 50);
+    SendResult r = up.Send(recs);
+    REQUIRE(r.code == SendCode::kOk);
+    delivered += r.delivered;
+    CHECK(delivered <= first + 49);  // never more than was sent
+  }
+  delivered = CollectUntil(up, wakes, delivered, 150);
+  CHECK(delivered == 150);
+  CHECK(wakes.Count() >= 1);
+  // Nothing left in flight: a collect reports nothing more.
+  SendResult after = up.Collect();
+  CHECK(after.code == SendCode::kOk);
+  CHECK(after.delivered == 0);
+  // 3 sends x 3 devices, batches of at most 7: 17 + 17 + 16 records -> 3 + 3 + 3 per send.
+  auto got = sub.Wait(27);
+  REQUIRE(got.size() == 27);
+  std::set<std::string> seqs;
+  for (const auto& m : got) {
+    for (std::size_t pos = 0; (pos = m.payload.find("\"seq\":", pos)) != std::string::npos;) {
+      pos += 6;
+      seqs.insert(m.payload.substr(pos, m.payload.find(',', pos) - pos));
+    }
+  }
+  CHECK(seqs.size() == 150);
+  up.Stop();
+}
+
+TEST_CASE(
+    "pipelining: a broker that stops answering leaves records in flight, undelivered, until "
+    "publish_timeout makes the collect fail") {
+  if (!HaveMosquitto()) return;
+  Broker broker;
+  REQUIRE(broker.Start());
+  Options o = MakeOptions(broker.uri(), PayloadFormat::kJson);
+  o.conn.max_inflight = 100;
+  o.conn.publish_timeout = 1000ms;
+  MqttUpstream up("up", o);
+  Wakes wakes;
+  REQUIRE(up.EnablePipelining(wakes.Callback()));
+  REQUIRE(up.Start().ok());
+  broker.Pause();
+  auto recs = Records(1, 10);
+  const auto sent_at = std::chrono::steady_clock::now();
+  SendResult r = up.Send(recs);
+  CHECK(r.code == SendCode::kOk);  // handed over, not waited for
+  CHECK(r.delivered == 0);
+  SendResult c = up.Collect();
+  // No PUBACK can come from a stopped broker: in flight until the timeout, then a retry.
+  while (c.code == SendCode::kOk && std::chrono::steady_clock::now() < sent_at + 20s) {
+    CHECK(c.delivered == 0);
+    std::this_thread::sleep_for(50ms);
+    c = up.Collect();
+  }
+  CHECK(c.code == SendCode::kRetry);
+  CHECK(c.delivered == 0);
+  CHECK(c.error == "no acknowledgement within publish_timeout_ms");
+  CHECK(std::chrono::steady_clock::now() - sent_at >= 1000ms);
+  broker.Resume();
+  // Sent again after the failure, they are delivered (the forwarder resends them this way).
+  SendResult again{SendCode::kRetry, 0, {}};
+  for (int i = 0; i < 50 && again.code != SendCode::kOk; ++i) {
+    again = up.Send(recs);
+    if (again.code != SendCode::kOk) std::this_thread::sleep_for(200ms);
+  }
+  REQUIRE(again.code == SendCode::kOk);
+  CHECK(CollectUntil(up, wakes, again.delivered, 10) == 10);
   up.Stop();
 }
 
