@@ -41,6 +41,8 @@ import tty
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration", "peers"))
 from mqtt_broker import Broker  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import benchlib  # noqa: E402
 
 HEAD = """
 [gateway]
@@ -233,12 +235,7 @@ def run_daemon(binary, config, settle_s, load_s, delivered):
         libs = mapped_libs(proc.pid)
         n = delivered() - n0
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        benchlib.stop_process(proc)
         sock.close()
         shutil.rmtree(d, ignore_errors=True)
     if n <= 0:

@@ -3,7 +3,8 @@
 // with pn::AppendWireJson), at the same QoS, with the same in-flight window, and reports the
 // rate in messages/s and readings/s. No store, no rules: the ceiling of MQTT on this machine.
 //
-//   mqtt_bare_pub URI READINGS RECORDS_PER_MESSAGE MAX_INFLIGHT [QOS]
+//   mqtt_bare_pub URI READINGS RECORDS_PER_MESSAGE MAX_INFLIGHT [QOS] [MESSAGES_PER_S]
+// MESSAGES_PER_S paces the messages (0, the default: as fast as it can).
 // Prints one line: "messages=N readings=N bytes_per_message=N seconds=S readings_per_s=R".
 #include <mqtt/async_client.h>
 
@@ -12,13 +13,16 @@
 #include <cstdlib>
 #include <deque>
 #include <string>
+#include <thread>
 
 #include "gateway/core/reading.h"
 #include "gateway/core/record.h"
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr, "usage: %s URI READINGS RECORDS_PER_MESSAGE MAX_INFLIGHT [QOS]\n",
+    std::fprintf(stderr,
+                 "usage: %s URI READINGS RECORDS_PER_MESSAGE MAX_INFLIGHT [QOS] "
+                 "[MESSAGES_PER_S]\n",
                  argv[0]);
     return 2;
   }
@@ -27,6 +31,7 @@ int main(int argc, char** argv) {
   const long per_msg = std::atol(argv[3]);
   const long window = std::atol(argv[4]);
   const int qos = argc > 5 ? std::atoi(argv[5]) : 1;
+  const double rate = argc > 6 ? std::atof(argv[6]) : 0.0;
   const long messages = (readings + per_msg - 1) / per_msg;
   try {
     mqtt::async_client cli(uri, "pn-bench-bare-pub",
@@ -62,6 +67,10 @@ int main(int argc, char** argv) {
     for (long m = 0; m < messages; ++m) {
       long n = std::min(left, per_msg);
       left -= n;
+      if (rate > 0) {
+        std::this_thread::sleep_until(start + std::chrono::microseconds(static_cast<long>(
+                                                  static_cast<double>(m) / rate * 1e6)));
+      }
       std::string payload = make_payload(n);
       bytes += payload.size();
       while (static_cast<long>(inflight.size()) >= window) {

@@ -14,7 +14,9 @@ In the same run:
             broker at about the same moment; it is the closest outside view of reading -> PUBACK.
 
 usage: bench/mqtt_forward/run_mqtt_forward.py [--build build/release] [--readings 600000]
-       [--reps 3] [--latency-seconds 10]
+       [--reps 3] [--latency-seconds 10] [--binary PATH] [--before PATH]
+--before runs the json_batch rows and the latency again with an earlier processnow, alternating
+with the current one, for before/after figures in the same run.
 Bounded: each run has a fixed number of readings and a timeout.
 """
 import argparse
@@ -101,14 +103,17 @@ def run_gateway(binary, workdir, body, timeout=600):
     return secs
 
 
-def throughput(args, binary, bare, broker, plain_broker, workdir):
+def throughput(args, binary, bare, broker, plain_broker, workdir, before=None):
     devices, series = 3, 5
     samples = args.readings // (devices * series)
     readings = samples * devices * series
     per_msg, window, fwd_batch = 500, 64, 5000
     common = dict(dir=workdir, store_batch=5000, batch_ms=100, devices=devices,
                   realtime="false", interval_ms=1000, samples=samples)
-    rows = {k: [] for k in ("bare", "file", "json_batch", "json_batch_default", "json")}
+    keys = ["bare", "file", "json_batch", "json_batch_default", "json"]
+    if before:
+        keys += ["json_batch_before", "json_batch_default_before"]
+    rows = {k: [] for k in keys}
     for rep in range(args.reps):
         out = subprocess.run([bare, broker.uri, str(readings), str(per_msg), str(window)],
                              capture_output=True, text=True, timeout=600, check=True).stdout
@@ -124,6 +129,12 @@ def throughput(args, binary, bare, broker, plain_broker, workdir):
             binary, workdir, body + MQTT.format(uri=plain_broker.uri, payload="json_batch",
                                                 fwd_batch=fwd_batch, per_msg=per_msg,
                                                 window=window)))
+        if before:
+            for key, b in (("json_batch_before", broker), ("json_batch_default_before",
+                                                           plain_broker)):
+                rows[key].append(readings / run_gateway(before, workdir, body + MQTT.format(
+                    uri=b.uri, payload="json_batch", fwd_batch=fwd_batch, per_msg=per_msg,
+                    window=window)))
         # One message per record: a tenth of the readings keeps the run short.
         small = dict(common, samples=max(1, samples // 10))
         rows["json"].append(readings // 10 / run_gateway(binary, workdir, CONFIG.format(
@@ -184,8 +195,10 @@ def main():
     ap.add_argument("--readings", type=int, default=600000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--latency-seconds", type=float, default=10.0)
+    ap.add_argument("--binary", help="processnow (default: the one in --build)")
+    ap.add_argument("--before", help="an earlier processnow for before/after rows")
     args = ap.parse_args()
-    binary = os.path.join(args.build, "gateway", "service", "processnow")
+    binary = args.binary or os.path.join(args.build, "gateway", "service", "processnow")
     bare = os.path.join(args.build, "bench", "mqtt_forward", "mqtt_bare_pub")
     workdir = tempfile.mkdtemp(prefix="pn-bench-mqtt-")
     # The main broker sets set_tcp_nodelay; the second has mosquitto's defaults (Nagle on).
@@ -195,7 +208,7 @@ def main():
         with open(os.path.join(workdir, "rules.toml"), "w") as f:
             f.write(RULES)
         readings, per_msg, window, med = throughput(args, binary, bare, broker, plain_broker,
-                                                    workdir)
+                                                    workdir, args.before)
         print(f"\nMQTT forwarder, {readings:,} readings per run, median of {args.reps}; "
               f"json_batch: {per_msg} records per message, max_inflight {window}, QoS 1\n")
         print("| run | readings/s | vs bare Paho publisher |")
@@ -204,15 +217,21 @@ def main():
                   "file": "processnow sim -> rules -> store -> file (/dev/null)",
                   "json_batch": "processnow sim -> rules -> store -> MQTT json_batch",
                   "json_batch_default": "the same, broker without set_tcp_nodelay",
-                  "json": "processnow sim -> rules -> store -> MQTT json (1 record/message)"}
-        for k in ("bare", "file", "json_batch", "json_batch_default", "json"):
+                  "json": "processnow sim -> rules -> store -> MQTT json (1 record/message)",
+                  "json_batch_before": "json_batch, the --before binary",
+                  "json_batch_default_before": "json_batch without set_tcp_nodelay, the --before "
+                                               "binary"}
+        for k in med:
             print(f"| {labels[k]} | {med[k]:,.0f} | {med[k] / med['bare']:.2f} |")
         if args.latency_seconds > 0:
             print("\n| latency, reading time -> arrival at a subscriber | readings | p50 ms | "
                   "p99 ms | max ms |\n|---|---:|---:|---:|---:|")
-            for label, b in (("broker with set_tcp_nodelay", broker),
-                             ("broker defaults", plain_broker)):
-                n, rate, p50, p99, mx = latency(args, binary, b, workdir)
+            runs = [(label, b, binary) for label, b in (("broker with set_tcp_nodelay", broker),
+                                                         ("broker defaults", plain_broker))]
+            if args.before:
+                runs += [(label + ", --before binary", b, args.before) for label, b, _ in runs]
+            for label, b, exe in runs:
+                n, rate, p50, p99, mx = latency(args, exe, b, workdir)
                 print(f"| {rate:,} readings/s, realtime sim, store batch_ms = 2, synchronous = "
                       f"normal, json_batch; {label} | {n:,} | {p50:.1f} | {p99:.1f} | "
                       f"{mx:.1f} |")

@@ -24,6 +24,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "peers"))
 from mqtt_broker import Broker  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import benchlib  # noqa: E402
 
 
 def buffer_state(binary, cfg):
@@ -110,11 +112,7 @@ retry_max_ms = 2000
         print(f"| records dropped by the store | {dropped:,} |")
         print(f"| new records stored while draining | {new_during_drain:,} ({new_during_drain / max(elapsed, 1e-9):,.0f}/s) |")
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        benchlib.stop_process(daemon)
         broker.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
