@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <glob.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,8 +32,9 @@ const TableSpec& GatewayTableSpec() {
           {.name = "data_dir",
            .type = ValueType::kString,
            .default_value = std::string("/var/lib/processnow"),
-           .description = "Directory for the durable buffer. Must be writable; created if "
-                          "missing. A relative path is relative to this file's directory."},
+           .description = "Directory for the durable buffer. Must be writable; `run` creates "
+                          "it if missing (`check` only checks that it could). A relative path "
+                          "is relative to this file's directory."},
           {.name = "log_level",
            .type = ValueType::kString,
            .default_value = std::string("info"),
@@ -318,14 +320,29 @@ std::string Resolve(const std::string& base, const std::string& p) {
 
 bool HasWildcard(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
 
+// The data directory must be a writable directory, or, when it does not exist yet, creatable:
+// a probe directory made and removed at once in its nearest existing ancestor (access() says
+// yes to root on /proc and the like). `check` leaves the file system as it found it; `run`
+// creates the directory (CreateDataDir).
 void CheckDataDir(const std::string& dir, const Section& gw, ErrorList& errors) {
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) {
-    gw.AddError(errors, "data_dir", "cannot create directory \"" + dir + "\": " + ec.message());
+  fs::path p = fs::absolute(dir, ec);
+  if (ec) p = dir;
+  if (!fs::exists(p, ec)) {
+    fs::path ancestor = p.parent_path();
+    while (!ancestor.empty() && ancestor != ancestor.root_path() && !fs::exists(ancestor, ec)) {
+      ancestor = ancestor.parent_path();
+    }
+    const fs::path probe = ancestor / (".processnow-check-" + std::to_string(::getpid()));
+    if (::mkdir(probe.c_str(), 0700) != 0) {
+      gw.AddError(errors, "data_dir",
+                  "cannot create directory \"" + dir + "\": " + std::strerror(errno));
+      return;
+    }
+    ::rmdir(probe.c_str());
     return;
   }
-  if (!fs::is_directory(dir, ec)) {
+  if (!fs::is_directory(p, ec)) {
     gw.AddError(errors, "data_dir", "\"" + dir + "\" is not a directory");
     return;
   }
@@ -334,6 +351,19 @@ void CheckDataDir(const std::string& dir, const Section& gw, ErrorList& errors) 
                 "directory \"" + dir + "\" is not writable: " + std::strerror(errno));
   }
 }
+
+}  // namespace
+
+Status CreateDataDir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return Status::IoError("data_dir: cannot create directory \"" + dir + "\": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+namespace {
 
 template <typename TypeEntry, typename Instance, typename FindFn>
 void LoadInstances(const Node& root, std::string_view table_name, const TableSpec& common,

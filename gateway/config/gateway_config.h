@@ -15,6 +15,7 @@
 #include "gateway/config/schema.h"
 #include "gateway/config/toml_tree.h"
 #include "gateway/core/bounded_queue.h"
+#include "gateway/core/status.h"
 #include "gateway/upstream/upstream.h"
 
 namespace pn::config {
@@ -106,6 +107,10 @@ tl::expected<GatewayConfig, ErrorList> Load(const std::string& path);
 tl::expected<GatewayConfig, ErrorList> LoadString(std::string_view text, const std::string& name,
                                                   const std::string& base_dir,
                                                   bool check_filesystem = true);
+
+// Loading checks that gateway.data_dir is a writable directory or can be created, and creates
+// nothing; `run` creates it with this before opening the store.
+Status CreateDataDir(const std::string& dir);
 
 // The fully commented reference configuration (config/gateway.toml is this text).
 std::string ReferenceConfig();

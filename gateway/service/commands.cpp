@@ -468,6 +468,11 @@ int Run(const RunOptions& options) {
     }
     d.token = std::move(*t);
   }
+  if (Status s = config::CreateDataDir(cfg.gateway.data_dir); !s.ok()) {
+    spdlog::error("cannot start: {}", s.message());
+    notifier.Status("configuration error; see the log");
+    return kExitConfig;
+  }
   auto pipeline = Pipeline::Create(cfg, std::move(loaded->rules), SystemClock::Instance());
   if (!pipeline) {
     spdlog::error("cannot start: {}", pipeline.error().ToString());

@@ -141,6 +141,30 @@ TEST_CASE("relative data_dir resolves against the config file's directory") {
   CHECK(cfg->store.path == "/etc/pn/state/buffer.db");
 }
 
+TEST_CASE(
+    "loading checks that a missing data_dir can be created without creating it, and "
+    "CreateDataDir creates it") {
+  fs::path tmp = fs::temp_directory_path() / ("pn-config-datadir-" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  const fs::path dir = tmp / "a" / "b";
+  auto cfg = LoadString("[gateway]\ndata_dir = \"" + dir.string() + "\"\n", "mem.toml", "/", true);
+  CHECK(cfg);
+  CHECK_FALSE(fs::exists(tmp / "a"));  // nothing made, not even the parent
+  CHECK(std::distance(fs::directory_iterator(tmp), fs::directory_iterator()) == 0);  // no probe
+  REQUIRE(CreateDataDir(dir.string()).ok());
+  CHECK(fs::is_directory(dir));
+  // A file where a parent directory should be: the error says why.
+  { std::ofstream(tmp / "file") << "x"; }
+  auto bad = LoadString("[gateway]\ndata_dir = \"" + (tmp / "file" / "d").string() + "\"\n",
+                        "mem.toml", "/", true);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().ToString().find("gateway.data_dir: cannot create directory") !=
+        std::string::npos);
+  CHECK_FALSE(CreateDataDir((tmp / "file" / "d").string()).ok());
+  fs::remove_all(tmp);
+}
+
 TEST_CASE("rule globs expand to sorted files, a literal path must exist") {
   fs::path tmp = fs::temp_directory_path() / ("pn-config-test-" + std::to_string(::getpid()));
   fs::create_directories(tmp / "rules.d");
