@@ -66,7 +66,7 @@ class Metrics {
     out_ += name;
     if (!labels.empty()) out_ += "{" + labels + "}";
     out_ += ' ';
-    out_ += fmt::format("{}", v);
+    out_ += std::isnan(v) ? std::string("NaN") : fmt::format("{}", v);
     out_ += '\n';
   }
   void One(const char* name, const char* type, const char* help, double v) {
@@ -161,11 +161,12 @@ void HealthMembers(JsonObject& o, std::string& out, const Snapshot& s) {
       q.Int("records", s.store.records);
       q.Int("bytes", static_cast<std::uint64_t>(std::max<std::int64_t>(0, s.store.bytes_on_disk)));
       q.Int("max_bytes", static_cast<std::uint64_t>(std::max<std::int64_t>(0, s.store.max_bytes)));
-      if (s.store.oldest_ts_ns > 0) {
+      if (s.store.oldest_ts_ns > 0 && !s.store.oldest_unsynced) {
         q.Num("oldest_age_s", AgeS(s, s.store.oldest_ts_ns));
       } else {
-        q.Key("oldest_age_s") += "null";
+        q.Key("oldest_age_s") += "null";  // empty, or its time not known yet
       }
+      if (s.store.oldest_unsynced) q.Str("oldest_clock", "unsynced");
       q.Int("commit_errors", st.store_errors);
       q.Int("dropped", s.store.drops.total() + st.store_given_up);
     }
@@ -435,8 +436,11 @@ std::string RenderMetrics(const Snapshot& s) {
   m.One("processnow_store_max_bytes", "gauge", "Configured store size bound (0: unbounded).",
         static_cast<double>(s.store.max_bytes));
   m.One("processnow_store_oldest_age_seconds", "gauge",
-        "Age of the oldest record held, by its reading time (0 when empty).",
-        s.store.oldest_ts_ns > 0 ? AgeS(s, s.store.oldest_ts_ns) : 0);
+        "Age of the oldest record held, by its reading time (0 when empty, NaN while its time "
+        "comes from a clock not yet synchronised).",
+        s.store.oldest_unsynced    ? std::nan("")
+        : s.store.oldest_ts_ns > 0 ? AgeS(s, s.store.oldest_ts_ns)
+                                   : 0);
   m.One("processnow_store_last_seq", "gauge", "Highest sequence number assigned.",
         D(st.store_last_seq));
 
@@ -508,7 +512,9 @@ std::string RenderStatusText(const Snapshot& s) {
                                 : fmt::format(", {} spans left unsynced", st.clock.uncorrected)));
   line(fmt::format("store: {} records, {}, oldest {}", s.store.records,
                    Bytes(s.store.bytes_on_disk),
-                   s.store.records == 0 ? std::string("-") : Ago(AgeS(s, s.store.oldest_ts_ns))));
+                   s.store.records == 0      ? std::string("-")
+                   : s.store.oldest_unsynced ? std::string("unknown (clock not synchronised)")
+                                             : Ago(AgeS(s, s.store.oldest_ts_ns))));
   line("drivers:");
   if (st.drivers.empty()) line("  none");
   for (const auto& d : st.drivers) {

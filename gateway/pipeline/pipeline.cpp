@@ -804,7 +804,10 @@ StoreHealth Pipeline::StoreContents() const {
   r.drops = st.drops;
   if (st.records > 0 && st.first_seq > 0) {
     auto oldest = impl_->store_->ReadAfter(st.first_seq - 1, 1);
-    if (oldest && !oldest->empty()) r.oldest_ts_ns = oldest->front().ts_ns;
+    if (oldest && !oldest->empty()) {
+      r.oldest_ts_ns = oldest->front().ts_ns;
+      r.oldest_unsynced = oldest->front().body.find(R"("clock":"unsynced")") != std::string::npos;
+    }
   }
   {
     std::lock_guard lock(impl_->instances_mu_);

@@ -82,7 +82,10 @@ struct StoreHealth {
   std::int64_t bytes_on_disk = 0;
   std::int64_t max_bytes = 0;     // configured bound; 0: unbounded
   std::int64_t oldest_ts_ns = 0;  // reading/event time of the oldest record held; 0 when empty
-  StoreDrops drops;               // records the store's bounds dropped, per reason
+  // The oldest record was stamped by a clock not yet synchronised ("clock":"unsynced"): its
+  // time, and so its age, is unknown until the clock syncs and the store corrects it.
+  bool oldest_unsynced = false;
+  StoreDrops drops;  // records the store's bounds dropped, per reason
   // Per upstream (Stats().upstreams order, names in pending_names: a reload between Stats() and
   // StoreContents() may change the list): the time of the oldest record it has not
   // acknowledged; 0 when it has everything.

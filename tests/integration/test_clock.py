@@ -11,7 +11,9 @@ import time
 import unittest
 import json
 
-from pn_testlib import BINARY, GatewayTestCase
+import urllib.request
+
+from pn_testlib import BINARY, GatewayTestCase, free_port
 
 INTERVAL_MS = 50
 NS = 1_000_000_000
@@ -68,7 +70,11 @@ series = ["temperature"]
 [rule.validate]
 stale_after_ms = 3000
 """)
+        port = free_port()
         cfg = self.config(f"""rules = ["rules.d/*.toml"]
+[health]
+enabled = true
+port = {port}
 [clock]
 sync_source = "timesyncd"
 timesyncd_file = "{synced_flag}"
@@ -95,6 +101,10 @@ path = "{self.dir}/no-such-dir/held.jsonl"
         self.assertTrue(all(r.get("clock") == "unsynced" for r in early), early[:3])
         self.assertLess(early[0]["ts_ns"], 100_000_000 * NS, "not a 1972 time")
         self.assertIn('"clock":"unsynced" until it is', self.log())
+        # The oldest record held has no known age yet: not 55 years.
+        store = self.health(port)["store"]
+        self.assertIsNone(store["oldest_age_s"])
+        self.assertEqual(store["oldest_clock"], "unsynced")
 
         # NTP: the clock is stepped to the real time, then timesyncd creates its flag.
         real_before = time.time_ns()
@@ -131,6 +141,13 @@ path = "{self.dir}/no-such-dir/held.jsonl"
         late = self.read_out()[n_out:]
         self.assertTrue(all(abs(r["ts_ns"] - real_before) < 600 * NS for r in late), late[:2])
         self.assertIn("clock: the wall clock jumped by +", self.log())
+        store = self.health(port)["store"]
+        self.assertNotIn("oldest_clock", store)
+        self.assertLess(store["oldest_age_s"], 600)
+
+    def health(self, port):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
+            return json.loads(r.read())
 
 
 if __name__ == "__main__":

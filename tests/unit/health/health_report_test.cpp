@@ -120,6 +120,23 @@ TEST_CASE("health JSON: no last success is null, not 0") {
   CHECK(j.find(R"("oldest_age_s":null)") != std::string::npos);
 }
 
+TEST_CASE("an oldest record stamped before the clock synchronised has no age: null, NaN, unknown") {
+  Snapshot s = Sample();
+  s.store.oldest_ts_ns = 1'000'000'000;  // 1970: a Raspberry Pi booted without a clock
+  s.store.oldest_unsynced = true;
+  std::string j = RenderHealthJson(s);
+  CHECK(j.find(R"("oldest_age_s":null)") != std::string::npos);
+  CHECK(j.find(R"("oldest_clock":"unsynced")") != std::string::npos);
+  CHECK(MetricLine(RenderMetrics(s), "processnow_store_oldest_age_seconds") ==
+        "processnow_store_oldest_age_seconds NaN");
+  CHECK(RenderStatusText(s).find("oldest unknown (clock not synchronised)") != std::string::npos);
+  // Synchronised, the same record has its age again.
+  s.store.oldest_unsynced = false;
+  s.store.oldest_ts_ns = kNow - 30'000'000'000;
+  CHECK(RenderHealthJson(s).find(R"("oldest_age_s":30)") != std::string::npos);
+  CHECK(RenderHealthJson(s).find("oldest_clock") == std::string::npos);
+}
+
 TEST_CASE("metrics: every family has HELP and TYPE once, samples carry escaped labels") {
   std::string m = RenderMetrics(Sample());
   CHECK(MetricLine(m, "processnow_readings_in_total") == "processnow_readings_in_total 1000");
