@@ -3,6 +3,8 @@
 // (multivariate detection, health models).
 #include "rules/engine.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -431,7 +433,28 @@ class EngineImpl final : public Engine {
     e.value = value;
     e.score = score;
     e.severity = def.alarm->severity;
-    e.message = raised ? "alarm raised" : "alarm cleared";
+    e.message = AlarmMessage(def, raised, device, series, value, score);
+  }
+
+  // What an operator reads on an alarm or clear event: which series, how bad, why.
+  //   "pump-2 temperature: critical alarm raised by pump_overheat: value 131.2, score 1.00 >= 0.50
+  //    for 3 readings"
+  //   "pump-2 temperature: back to normal (pump_overheat): value 80.1, score 0.00 < 0.50 for 5
+  //    readings"
+  static std::string AlarmMessage(const RuleDef& def, bool raised, const std::string& device,
+                                  const std::string& series, double value, double score) {
+    const AlarmParams& a = *def.alarm;
+    std::string where = series.empty() ? device : device + " " + series;
+    auto readings = [](std::int64_t n) {
+      return fmt::format("{} reading{}", n, n == 1 ? "" : "s");
+    };
+    if (raised) {
+      return fmt::format("{}: {} alarm raised by {}: value {:g}, score {:.2f} >= {:.2f} for {}",
+                         where, a.severity, def.name, value, score, a.raise_level,
+                         readings(a.raise_after));
+    }
+    return fmt::format("{}: back to normal ({}): value {:g}, score {:.2f} < {:.2f} for {}", where,
+                       def.name, value, score, a.clear_level, readings(a.clear_after));
   }
 
   std::unique_ptr<RuleSet> set_;

@@ -320,3 +320,42 @@ TEST_CASE("globs: fnmatch syntax and their checks") {
 
 }  // namespace
 }  // namespace pn::rules
+
+namespace pn::rules {
+namespace {
+
+TEST_CASE("alarm and clear messages say which series, how bad and why") {
+  auto engine = Load(R"(
+[[rule]]
+name = "pump_overheat"
+devices = ["pump-*"]
+series = ["temperature"]
+[rule.detector]
+type = "threshold"
+above = 85.0
+[rule.alarm]
+raise_after = 2
+clear_after = 1
+severity = "critical"
+)");
+  std::vector<Event> ev;
+  auto feed = [&](double v, std::int64_t t) {
+    Reading r{"pump-2", "temperature", v, "degC", Quality::kGood, t * 1'000'000'000};
+    engine->Process(r, ev);
+  };
+  feed(131.25, 1);
+  feed(131.5, 2);
+  feed(80.0, 3);
+  std::vector<std::string> messages;
+  for (const Event& e : ev) {
+    if (e.kind == EventKind::kAlarm || e.kind == EventKind::kClear) messages.push_back(e.message);
+  }
+  CHECK(messages == std::vector<std::string>{
+                        "pump-2 temperature: critical alarm raised by pump_overheat: value "
+                        "131.5, score 1.00 >= 0.50 for 2 readings",
+                        "pump-2 temperature: back to normal (pump_overheat): value 80, score "
+                        "0.00 < 0.50 for 1 reading"});
+}
+
+}  // namespace
+}  // namespace pn::rules
