@@ -281,13 +281,13 @@ void SerialDriver::Run(std::stop_token stop, ReadingSink& sink) {
     framer.Reset();
     first_line = true;
     const bool polling = !settings_.poll_command.empty();
-    auto next_poll = std::chrono::steady_clock::now();
-    const auto poll_interval = std::chrono::milliseconds(settings_.poll_interval_ms);
+    std::int64_t next_poll = clock_->MonotonicNs();
+    const std::int64_t poll_interval = settings_.poll_interval_ms * kNsPerMs;
     bool healthy = true;
     while (!stop.stop_requested() && healthy) {
       int timeout_ms = 100;
       if (polling) {
-        const auto now = std::chrono::steady_clock::now();
+        const std::int64_t now = clock_->MonotonicNs();
         if (now >= next_poll) {
           Status w = port.Write(settings_.poll_command, 1000);
           if (!w.ok()) {
@@ -299,10 +299,8 @@ void SerialDriver::Run(std::stop_token stop, ReadingSink& sink) {
           next_poll += poll_interval;
           if (next_poll < now) next_poll = now + poll_interval;  // fell behind: no burst
         }
-        const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               next_poll - std::chrono::steady_clock::now())
-                               .count();
-        timeout_ms = static_cast<int>(std::clamp<std::int64_t>(until, 0, 100));
+        const std::int64_t until_ms = (next_poll - clock_->MonotonicNs()) / kNsPerMs;
+        timeout_ms = static_cast<int>(std::clamp<std::int64_t>(until_ms, 0, 100));
       }
       auto got = port.Read(buf.data(), buf.size(), timeout_ms);
       stats_.heartbeat_ns.store(clock_->MonotonicNs(), std::memory_order_relaxed);

@@ -277,11 +277,10 @@ void SimDriver::Run(std::stop_token stop, ReadingSink& sink) {
     return;
   }
 
-  // Realtime: tick k is due at (steady now at the start) + k * interval.
-  const auto interval = std::chrono::nanoseconds(interval_ns);
-  const auto first = std::chrono::steady_clock::now();
+  // Realtime: tick k is due at (the clock's monotonic time at the start) + k * interval.
+  const std::int64_t first = clock_->MonotonicNs();
   for (std::int64_t k = 0; max == 0 || k < max; ++k) {
-    if (k > 0 && !connect::SleepUntil(stop, first + k * interval)) return;
+    if (k > 0 && !connect::SleepUntil(stop, *clock_, first + k * interval_ns)) return;
     if (stop.stop_requested() || stall_here(k)) return;
     plant.Step(options.start_ns + k * interval_ns, batch);
     if (!DeliverBatch(sink, batch, stats_, *clock_)) return;

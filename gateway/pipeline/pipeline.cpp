@@ -513,8 +513,8 @@ Result<BuiltDriver> BuildDriver(const config::DriverInstance& d, Clock& clock) {
 }
 
 Result<BuiltUpstream> BuildUpstream(const config::UpstreamInstance& u,
-                                    const std::string& gateway_id) {
-  UpstreamContext ctx{u.name, gateway_id};
+                                    const std::string& gateway_id, Clock& clock) {
+  UpstreamContext ctx{u.name, gateway_id, &clock};
   auto up = u.type->create(u.settings, ctx);
   if (!up) {
     return Err(Status(up.error().code(), "upstream " + u.name + ": " + up.error().message()));
@@ -561,7 +561,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Create(const config::GatewayConfig& 
     impl->drivers_.push_back(std::make_unique<DriverSlot>(std::move(*built), impl->readings_));
   }
   for (const auto& u : cfg.upstreams) {
-    auto built = BuildUpstream(u, cfg.gateway.id);
+    auto built = BuildUpstream(u, cfg.gateway.id, clock);
     if (!built) return Err(built.error());
     impl->forwarders_.push_back(
         MakeForwarder(std::move(*built), *impl->store_, clock, impl->WakeOnAcks()));

@@ -138,7 +138,7 @@ struct BuiltUpstream {
 // Errors: the factory's, prefixed with "driver NAME: " / "upstream NAME: ".
 Result<BuiltDriver> BuildDriver(const config::DriverInstance& instance, Clock& clock);
 Result<BuiltUpstream> BuildUpstream(const config::UpstreamInstance& instance,
-                                    const std::string& gateway_id);
+                                    const std::string& gateway_id, Clock& clock);
 
 // What Reconfigure() changes. A changed instance is in both a stop list and a start list.
 struct Reconfiguration {

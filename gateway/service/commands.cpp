@@ -352,7 +352,7 @@ void Daemon::Reload() {
     if (c.kind == config::InstanceChangeKind::kRemoved) continue;
     const auto& inst = *std::find_if(next->upstreams.begin(), next->upstreams.end(),
                                      [&](const auto& u) { return u.name == c.name; });
-    auto built = BuildUpstream(inst, next->gateway.id);
+    auto built = BuildUpstream(inst, next->gateway.id, SystemClock::Instance());
     if (!built) {
       refuse(built.error().message());
       return;

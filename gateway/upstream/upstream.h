@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gateway/config/schema.h"
+#include "gateway/core/clock.h"
 #include "gateway/core/record.h"
 #include "gateway/core/status.h"
 
@@ -63,6 +64,9 @@ class Upstream {
 struct UpstreamContext {
   std::string name;
   std::string gateway_id;
+  // The time an upstream reads (timeouts, timestamps): the pipeline's clock; tests may pass a
+  // FakeClock. Waits inside client libraries (Paho, librdkafka) still run on real time.
+  Clock* clock = &SystemClock::Instance();
 };
 
 struct UpstreamType {

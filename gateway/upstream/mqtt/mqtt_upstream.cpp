@@ -15,7 +15,6 @@ namespace {
 using config::KeySpec;
 using config::ValueType;
 using std::chrono::milliseconds;
-using std::chrono::steady_clock;
 
 constexpr std::array<Placeholder, 2> kStatusPlaceholders = {Placeholder::kGateway,
                                                             Placeholder::kUpstream};
@@ -291,7 +290,7 @@ SendResult MqttUpstream::Collect() {
   if (r.error.empty() && !flights_.empty()) {
     if (!connected_) {
       r.error = "connection to the broker lost";
-    } else if (steady_clock::now() >= flights_.front().deadline) {
+    } else if (options_.clock->MonotonicNs() >= flights_.front().deadline_ns) {
       r.error = "no acknowledgement within publish_timeout_ms";
     }
   }
@@ -315,20 +314,21 @@ SendResult MqttUpstream::SendPipelined(std::span<const Record> records) {
   f.tokens.resize(n);
   f.done.assign(n, false);
   f.message_of = encoded_.message_of;
-  f.deadline = steady_clock::now() + options_.conn.publish_timeout;
+  f.deadline_ns = options_.clock->MonotonicNs() +
+                  std::chrono::nanoseconds(options_.conn.publish_timeout).count();
   std::string error;
   for (std::size_t i = 0; i < n && error.empty(); ++i) {
     // A full window waits for its oldest message (the broker acknowledges in order), at most
     // until the oldest send's deadline.
     while (window_.size() >= window && error.empty()) {
       std::shared_ptr<mqtt::delivery_token> oldest = window_.front();
-      const auto deadline = flights_.empty() ? f.deadline : flights_.front().deadline;
+      const std::int64_t deadline = flights_.empty() ? f.deadline_ns : flights_.front().deadline_ns;
       try {
         if (oldest->wait_for(milliseconds(50))) {
           window_.pop_front();
         } else if (!connected_) {
           error = "connection to the broker lost";
-        } else if (steady_clock::now() >= deadline) {
+        } else if (options_.clock->MonotonicNs() >= deadline) {
           error = "no acknowledgement within publish_timeout_ms";
         }
       } catch (const std::exception& e) {
@@ -462,6 +462,7 @@ UpstreamType UpstreamTypeEntry() {
         }
         o.birth_payload = s.GetString("birth_payload");
         o.will_payload = s.GetString("will_payload");
+        o.clock = ctx.clock;
         return std::make_unique<MqttUpstream>(ctx.name, std::move(o));
       }};
 }

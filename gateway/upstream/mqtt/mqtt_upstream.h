@@ -49,6 +49,7 @@ struct Options {
   std::string status_topic;  // expanded; empty: no birth message and no will
   std::string birth_payload = "online";
   std::string will_payload = "offline";
+  Clock* clock = &SystemClock::Instance();  // timeouts of the messages in flight
 };
 
 class MqttUpstream final : public Upstream {
@@ -83,9 +84,9 @@ class MqttUpstream final : public Upstream {
   struct Flight {
     std::vector<std::shared_ptr<mqtt::delivery_token>> tokens;
     std::vector<std::uint32_t> message_of;
-    std::vector<bool> done;                          // per message: acknowledged
-    std::size_t reported = 0;                        // records already reported delivered
-    std::chrono::steady_clock::time_point deadline;  // publish_timeout after the send
+    std::vector<bool> done;        // per message: acknowledged
+    std::size_t reported = 0;      // records already reported delivered
+    std::int64_t deadline_ns = 0;  // Clock::MonotonicNs() publish_timeout after the send
   };
 
   std::string name_;

@@ -91,21 +91,6 @@ bool ValidId(std::string_view id) {
   return !id.empty() && id.find_first_of("/+#") == std::string_view::npos;
 }
 
-std::int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::int64_t NowMs() { return NowNs() / 1'000'000; }
-
-// Monotonic ns on steady_clock's epoch (the control loop turns it back into a time_point).
-std::int64_t MonoNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             steady_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 void Check(const config::Section& s, config::ErrorList& errors) {
@@ -336,7 +321,8 @@ void SparkplugUpstream::ControlLoop() {
         control_cv_.wait(lock, woken);
       } else {
         // Wake when the next device may have fallen silent (at most once a second while
-        // devices report: their deadlines keep moving).
+        // devices report: their deadlines keep moving). MonoNs() is the system clock's
+        // steady_clock time; a FakeClock's deadline is only re-read once a second.
         const auto at = steady_clock::time_point(std::chrono::nanoseconds(next_silence));
         control_cv_.wait_until(lock, std::max(at, steady_clock::now() + milliseconds(1000)), woken);
       }
@@ -422,6 +408,7 @@ UpstreamType UpstreamTypeEntry() {
         o.primary_host_id = s.GetString("primary_host_id");
         o.device_timeout = milliseconds(s.GetInt("device_timeout_ms"));
         o.qos = static_cast<int>(s.GetInt("qos"));
+        o.clock = ctx.clock;
         return std::make_unique<SparkplugUpstream>(ctx.name, std::move(o));
       }};
 }

@@ -52,6 +52,7 @@ struct Options {
   std::string primary_host_id;                  // empty: no primary host
   std::chrono::milliseconds device_timeout{0};  // 0: no DDEATH for silence
   int qos = 1;
+  Clock* clock = &SystemClock::Instance();  // message timestamps, device silence
 };
 
 class SparkplugUpstream final : public Upstream {
@@ -67,6 +68,10 @@ class SparkplugUpstream final : public Upstream {
   void Stop() override;
 
  private:
+  // Times from options_.clock: epoch ns and ms (Sparkplug timestamps), monotonic ns (silence).
+  std::int64_t NowNs() const { return options_.clock->NowNs(); }
+  std::int64_t NowMs() const { return NowNs() / 1'000'000; }
+  std::int64_t MonoNs() const { return options_.clock->MonotonicNs(); }
   Status Connect();                                  // REQUIRES: mu_ held
   void Disconnect(std::chrono::milliseconds bound);  // REQUIRES: mu_ held
   // Publishes `out` in order with the inflight window; acked[i] for each acknowledged message.

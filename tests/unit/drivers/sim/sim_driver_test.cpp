@@ -235,17 +235,32 @@ TEST_CASE("sim driver: realtime, a stop request interrupts the 60 s wait") {
   CHECK(sink.count() == 15);  // exactly the first tick
 }
 
-TEST_CASE("sim driver: realtime paces ticks to the interval and starts at the clock's now") {
+TEST_CASE("sim driver: realtime paces ticks to the interval on its clock and starts at its now") {
   auto l = Load("[drivers.plant]\ntype = \"sim\"\ninterval_ms = 20\nmax_samples = 5\n");
   REQUIRE_MESSAGE(l.errors.empty(), l.errors.ToString());
   FakeClock clock(1'700'000'000'123'456'789);
   auto driver = Create(*l.section, &clock);
   FakeSink sink;
-  auto t0 = std::chrono::steady_clock::now();
-  driver->Run(std::stop_token{}, sink);
-  const double ms = MsSince(t0);
-  CHECK(ms >= 75.0);  // ticks at 0, 20, 40, 60, 80 ms; returns after the last wait
-  CHECK(ms < 1000.0);
+  std::jthread t([&](std::stop_token st) { driver->Run(st, sink); });
+  // Tick k waits for the clock to reach k * 20 ms: it never comes a nanosecond early, and
+  // each one comes once the clock gets there.
+  auto wait_count = [&](std::size_t n) {
+    for (int i = 0; i < 20000 && sink.count() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return sink.count();
+  };
+  REQUIRE(wait_count(15) == 15);  // tick 0 at once
+  for (std::size_t k = 1; k < 5; ++k) {
+    clock.Advance(20 * kNsPerMs - 1);
+    // Still waiting: the tick is one nanosecond away (checked across a few of the driver's
+    // FakeClock wake-ups, Clock::MaxSleepNs apart).
+    std::this_thread::sleep_for(std::chrono::milliseconds(120));
+    CHECK(sink.count() == 15 * k);
+    clock.Advance(1);
+    CHECK(wait_count(15 * (k + 1)) == 15 * (k + 1));
+  }
+  t.join();  // max_samples reached: Run returns by itself
   auto sizes = sink.sizes();
   CHECK(sizes == std::vector<std::size_t>(5, 15));  // one Deliver per tick
   auto readings = sink.readings();
