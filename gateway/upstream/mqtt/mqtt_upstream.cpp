@@ -226,7 +226,9 @@ Status MqttUpstream::Start() {
 
 namespace {
 
-// Pipelining's wake-up: the last message of each send, and any failure, call `acknowledged`.
+// Pipelining's wake-up: the last message of each send carries it and calls `acknowledged` when
+// that message is acknowledged or fails (the others' failures wake the forwarder through the
+// connection-lost handler, or show at the next collect).
 class AckListener final : public virtual mqtt::iaction_listener {
  public:
   explicit AckListener(std::function<void()> acknowledged)
