@@ -29,7 +29,11 @@ namespace {
 
 using config::ValueType;
 using std::chrono::milliseconds;
-using std::chrono::steady_clock;
+
+// The clock's wall time in whole seconds, for certificate validity.
+std::time_t EpochSeconds(const Clock& clock) {
+  return static_cast<std::time_t>(clock.NowNs() / 1'000'000'000);
+}
 
 std::string Lower(std::string s) {
   for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -247,7 +251,7 @@ void CheckConnection(const config::Section& s, config::ErrorList& errors) {
   if (std::string f = s.GetString("cert_file"); !f.empty() && ::access(f.c_str(), R_OK) == 0) {
     // Dates are not errors here: a certificate that expires while the gateway runs must not
     // stop it from starting (it keeps buffering); the upstream logs them at start instead.
-    if (Result<ClientCertInfo> c = ReadClientCert(f, std::time(nullptr)); !c) {
+    if (Result<ClientCertInfo> c = ReadClientCert(f, EpochSeconds(SystemClock::Instance())); !c) {
       s.AddError(errors, "cert_file", c.error().message());
     }
   }
@@ -276,7 +280,7 @@ Result<ConnectionOptions> ReadConnection(const config::Section& s, const Upstrea
   return o;
 }
 
-void WarnAboutTls(const std::string& upstream, const ConnectionOptions& o) {
+void WarnAboutTls(const std::string& upstream, const ConnectionOptions& o, const Clock& clock) {
   if (!o.tls()) return;
   if (!o.tls_verify_hostname) {
     spdlog::warn(
@@ -285,10 +289,11 @@ void WarnAboutTls(const std::string& upstream, const ConnectionOptions& o) {
         upstream);
   }
   if (!o.cert_file.empty()) {
-    Result<ClientCertInfo> c = ReadClientCert(o.cert_file, std::time(nullptr));
+    const std::time_t now = EpochSeconds(clock);
+    Result<ClientCertInfo> c = ReadClientCert(o.cert_file, now);
     if (c && (c->expired || c->not_yet_valid)) {
       spdlog::error("upstream {}: {}: brokers that check client certificates will refuse it",
-                    upstream, DescribeClientCert(o.cert_file, std::time(nullptr)));
+                    upstream, DescribeClientCert(o.cert_file, now));
     }
   }
 }
@@ -307,8 +312,10 @@ std::string ConnectDiagnosis::ProbeCached() {
   // Paho reports no OpenSSL reason when the broker refuses the client certificate after the
   // handshake (TLS 1.3) or closes the connection, so one handshake of our own finds the alert.
   // At most once a minute: the retries in between reuse its answer.
-  const auto now = steady_clock::now();
-  if (probed_ && now - probed_at_ < std::chrono::minutes(1)) return probe_result_;
+  const std::int64_t now = clock_.MonotonicNs();
+  if (probed_ && now - probed_at_ns_ < std::chrono::nanoseconds(std::chrono::minutes(1)).count()) {
+    return probe_result_;
+  }
   TlsProbeOptions po{.ca_file = options_.ca_file,
                      .cert_file = options_.cert_file,
                      .key_file = options_.key_file,
@@ -322,7 +329,7 @@ std::string ConnectDiagnosis::ProbeCached() {
     if (!probe_result_.empty()) break;
   }
   probed_ = true;
-  probed_at_ = now;
+  probed_at_ns_ = now;
   return probe_result_;
 }
 
@@ -338,7 +345,7 @@ std::string ConnectDiagnosis::Describe(const std::string& what) {
   const bool use_tls = options_.tls();
   if (tls.empty() && use_tls) tls = ProbeCached();
   if (!tls.empty()) {
-    std::string why = ExplainTlsError(tls, options_.cert_file, std::time(nullptr));
+    std::string why = ExplainTlsError(tls, options_.cert_file, EpochSeconds(clock_));
     if (!why.empty()) msg += ": " + why;
     msg += " (TLS: " + tls + ")";
   } else if (use_tls) {
@@ -374,40 +381,36 @@ mqtt::connect_options BuildConnectOptions(const ConnectionOptions& o, bool clean
   return b.finalize();
 }
 
+std::string WaitForToken(mqtt::token& token, const Clock& clock, std::int64_t deadline_ns,
+                         const std::atomic<bool>& connected) {
+  constexpr std::int64_t kSliceNs = 50'000'000;
+  for (;;) {
+    const std::int64_t left_ns =
+        std::clamp<std::int64_t>(deadline_ns - clock.MonotonicNs(), 0, kSliceNs);
+    try {
+      if (token.wait_for(milliseconds((left_ns + 999'999) / 1'000'000))) return "";
+    } catch (const std::exception& e) {
+      return std::string("publish failed: ") + e.what();
+    }
+    if (!connected) return "connection to the broker lost";
+    if (clock.MonotonicNs() >= deadline_ns) return "no acknowledgement within publish_timeout_ms";
+  }
+}
+
 std::string PublishWindow(mqtt::async_client& client, std::size_t n,
                           const std::function<std::shared_ptr<mqtt::message>(std::size_t)>& make,
-                          std::size_t window, milliseconds timeout,
+                          std::size_t window, milliseconds timeout, const Clock& clock,
                           const std::atomic<bool>& connected, std::vector<bool>& acked,
                           const std::function<std::string()>& may_publish) {
-  const auto deadline = steady_clock::now() + timeout;
+  const std::int64_t deadline_ns = clock.MonotonicNs() + std::chrono::nanoseconds(timeout).count();
   std::vector<mqtt::delivery_token_ptr> tokens(n);
   acked.assign(n, false);
   std::string error;
   // Waits for token i until the deadline; false (with `error` set) when it did not complete.
   auto wait_one = [&](std::size_t i) -> bool {
-    for (;;) {
-      auto now = steady_clock::now();
-      if (now >= deadline) {
-        error = "no acknowledgement within publish_timeout_ms";
-        return false;
-      }
-      auto slice =
-          std::min(std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds(1),
-                   milliseconds(50));
-      try {
-        if (tokens[i]->wait_for(slice)) {
-          acked[i] = true;
-          return true;
-        }
-      } catch (const std::exception& e) {
-        error = std::string("publish failed: ") + e.what();
-        return false;
-      }
-      if (!connected) {
-        error = "connection to the broker lost";
-        return false;
-      }
-    }
+    error = WaitForToken(*tokens[i], clock, deadline_ns, connected);
+    acked[i] = error.empty();
+    return acked[i];
   };
   std::size_t published = 0, waited = 0;
   bool failed = false;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gateway/config/schema.h"
+#include "gateway/core/clock.h"
 #include "gateway/core/status.h"
 #include "gateway/upstream/upstream.h"
 
@@ -23,6 +24,7 @@ namespace mqtt {
 class async_client;
 class connect_options;
 class message;
+class token;
 }  // namespace mqtt
 
 namespace pn::mqtt_upstream {
@@ -60,15 +62,18 @@ void CheckConnection(const config::Section& s, config::ErrorList& errors);
 Result<ConnectionOptions> ReadConnection(const config::Section& s, const UpstreamContext& ctx);
 
 // At construction: a warning for tls_verify_hostname = false, an error line for a client
-// certificate that has expired or is not yet valid (the gateway still starts and buffers).
-void WarnAboutTls(const std::string& upstream, const ConnectionOptions& o);
+// certificate that has expired or is not yet valid at `clock`'s time (the gateway still starts
+// and buffers).
+void WarnAboutTls(const std::string& upstream, const ConnectionOptions& o, const Clock& clock);
 
 // Why connecting failed, in words. Paho's TLS error callback feeds OnTlsError(); when Paho gave
 // no OpenSSL reason, one diagnostic handshake of our own (ProbeTls, at most once a minute)
 // finds the alert the broker sent. Thread-safe.
 class ConnectDiagnosis {
  public:
-  explicit ConnectDiagnosis(const ConnectionOptions& o) : options_(o) {}
+  // `clock` paces the probe (MonotonicNs) and dates certificates (NowNs); both must outlive
+  // this.
+  ConnectDiagnosis(const ConnectionOptions& o, const Clock& clock) : options_(o), clock_(clock) {}
   void OnTlsError(const std::string& msg);
   void Clear();
   // "cannot connect to the broker: WHAT[: why][ (TLS: openssl reason)]".
@@ -78,10 +83,11 @@ class ConnectDiagnosis {
   std::string ProbeCached();
 
   const ConnectionOptions& options_;
+  const Clock& clock_;
   std::mutex mu_;
-  std::string tls_error_;  // guarded by mu_
-  bool probed_ = false;    // the probe's last answer and when (the connecting thread only)
-  std::chrono::steady_clock::time_point probed_at_;
+  std::string tls_error_;          // guarded by mu_
+  bool probed_ = false;            // the probe's last answer and when (the connecting thread only)
+  std::int64_t probed_at_ns_ = 0;  // Clock::MonotonicNs()
   std::string probe_result_;
 };
 
@@ -92,15 +98,24 @@ class ConnectDiagnosis {
 mqtt::connect_options BuildConnectOptions(const ConnectionOptions& o, bool clean_session,
                                           ConnectDiagnosis* diag);
 
+// Waits for a publish `token` to complete. Returns "" when it did, else why not: the publish
+// failed ("publish failed: ..."), `connected` turned false ("connection to the broker lost"), or
+// `clock`'s MonotonicNs() reached `deadline_ns` ("no acknowledgement within
+// publish_timeout_ms"). Blocks in slices of at most 50 ms of real time, none longer than what is
+// left until the deadline, so a lost connection is seen within 50 ms and a FakeClock moved past
+// the deadline ends the wait at the next slice. The one wait both publish paths use.
+std::string WaitForToken(mqtt::token& token, const Clock& clock, std::int64_t deadline_ns,
+                         const std::atomic<bool>& connected);
+
 // Publishes `n` messages in order (make(i) builds the i-th) with at most `window` of them
-// unacknowledged, all within `timeout`; acked[i] tells which were acknowledged (PUBACK at
-// QoS 1, written at QoS 0), counting acknowledgements that came after a failure too. Stops at
-// the first failure: a publish that throws, no acknowledgement by the deadline, `connected`
-// turning false, or `may_publish` (checked before each publish) returning a reason. Returns ""
-// when every message was acknowledged, else the reason.
+// unacknowledged, all within `timeout` of `clock`'s monotonic time; acked[i] tells which were
+// acknowledged (PUBACK at QoS 1, written at QoS 0), counting acknowledgements that came after a
+// failure too. Stops at the first failure: a publish that throws, no acknowledgement by the
+// deadline, `connected` turning false, or `may_publish` (checked before each publish)
+// returning a reason. Returns "" when every message was acknowledged, else the reason.
 std::string PublishWindow(mqtt::async_client& client, std::size_t n,
                           const std::function<std::shared_ptr<mqtt::message>(std::size_t)>& make,
-                          std::size_t window, std::chrono::milliseconds timeout,
+                          std::size_t window, std::chrono::milliseconds timeout, const Clock& clock,
                           const std::atomic<bool>& connected, std::vector<bool>& acked,
                           const std::function<std::string()>& may_publish = {});
 

@@ -162,7 +162,7 @@ void Check(const config::Section& s, config::ErrorList& errors) {
 
 MqttUpstream::MqttUpstream(std::string name, Options options)
     : name_(std::move(name)), options_(std::move(options)) {
-  WarnAboutTls(name_, options_.conn);
+  WarnAboutTls(name_, options_.conn, *options_.clock);
 }
 
 MqttUpstream::~MqttUpstream() { Stop(); }
@@ -303,6 +303,14 @@ SendResult MqttUpstream::Collect() {
   return r;
 }
 
+void MqttUpstream::RecheckConnected() {
+  try {
+    if (!client_->is_connected()) connected_ = false;
+  } catch (const std::exception&) {
+    connected_ = false;
+  }
+}
+
 SendResult MqttUpstream::SendPipelined(std::span<const Record> records) {
   if (!connected_) {
     Forget();
@@ -323,19 +331,9 @@ SendResult MqttUpstream::SendPipelined(std::span<const Record> records) {
     // A full window waits for its oldest message (the broker acknowledges in order), at most
     // until the oldest send's deadline.
     while (window_.size() >= window && error.empty()) {
-      std::shared_ptr<mqtt::delivery_token> oldest = window_.front();
       const std::int64_t deadline = flights_.empty() ? f.deadline_ns : flights_.front().deadline_ns;
-      try {
-        if (oldest->wait_for(milliseconds(50))) {
-          window_.pop_front();
-        } else if (!connected_) {
-          error = "connection to the broker lost";
-        } else if (options_.clock->MonotonicNs() >= deadline) {
-          error = "no acknowledgement within publish_timeout_ms";
-        }
-      } catch (const std::exception& e) {
-        error = std::string("publish failed: ") + e.what();
-      }
+      error = WaitForToken(*window_.front(), *options_.clock, deadline, connected_);
+      if (error.empty()) window_.pop_front();
     }
     if (!error.empty()) break;
     Message& m = encoded_.messages[i];
@@ -360,11 +358,7 @@ SendResult MqttUpstream::SendPipelined(std::span<const Record> records) {
   if (error.empty()) error = harvest_error;
   if (!error.empty()) {
     Forget();
-    try {
-      if (!client_->is_connected()) connected_ = false;
-    } catch (const std::exception&) {
-      connected_ = false;
-    }
+    RecheckConnected();
     r.code = SendCode::kRetry;
     r.error = error;
   }
@@ -387,18 +381,14 @@ SendResult MqttUpstream::Send(std::span<const Record> records) {
         return mqtt::make_message(m.topic, std::move(m.payload), options_.qos, options_.retain);
       },
       static_cast<std::size_t>(options_.conn.max_inflight), options_.conn.publish_timeout,
-      connected_, acked);
+      *options_.clock, connected_, acked);
   SendResult result;
   result.delivered = DeliveredPrefix(encoded_, acked);
   if (result.delivered == records.size()) {
     result.code = SendCode::kOk;
     return result;
   }
-  try {
-    if (!client_->is_connected()) connected_ = false;
-  } catch (const std::exception&) {
-    connected_ = false;
-  }
+  RecheckConnected();
   result.code = SendCode::kRetry;
   result.error = error.empty() ? "not every message was acknowledged" : error;
   return result;

@@ -79,6 +79,9 @@ class MqttUpstream final : public Upstream {
   std::size_t Harvest(std::string& error);
   // Drops every record in flight (a failure: the forwarder sends them again).
   void Forget();
+  // After a failed send: connected_ becomes false if Paho no longer has the connection, so the
+  // next Send() connects again.
+  void RecheckConnected();
 
   // One pipelined Send(): its messages' tokens and which message carries each record.
   struct Flight {
@@ -91,7 +94,7 @@ class MqttUpstream final : public Upstream {
 
   std::string name_;
   Options options_;
-  ConnectDiagnosis diagnosis_{options_.conn};
+  ConnectDiagnosis diagnosis_{options_.conn, *options_.clock};
   std::unique_ptr<mqtt::async_client> client_;
   std::atomic<bool> connected_{false};
   Encoded encoded_;

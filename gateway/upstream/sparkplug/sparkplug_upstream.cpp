@@ -109,7 +109,7 @@ void Check(const config::Section& s, config::ErrorList& errors) {
 
 SparkplugUpstream::SparkplugUpstream(std::string name, Options options)
     : name_(std::move(name)), options_(std::move(options)), session_(options_.session) {
-  mqtt_upstream::WarnAboutTls(name_, options_.conn);
+  mqtt_upstream::WarnAboutTls(name_, options_.conn, *options_.clock);
 }
 
 SparkplugUpstream::~SparkplugUpstream() { Stop(); }
@@ -202,7 +202,7 @@ std::string SparkplugUpstream::PublishAll(std::vector<Outgoing>& out, std::vecto
         return mqtt::make_message(out[i].topic, std::move(out[i].payload), options_.qos, false);
       },
       static_cast<std::size_t>(options_.conn.max_inflight), options_.conn.publish_timeout,
-      connected_, acked, host_gate);
+      *options_.clock, connected_, acked, host_gate);
 }
 
 void SparkplugUpstream::Disconnect(milliseconds bound) {

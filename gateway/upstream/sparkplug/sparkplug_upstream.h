@@ -82,7 +82,7 @@ class SparkplugUpstream final : public Upstream {
 
   std::string name_;
   Options options_;
-  mqtt_upstream::ConnectDiagnosis diagnosis_{options_.conn};
+  mqtt_upstream::ConnectDiagnosis diagnosis_{options_.conn, *options_.clock};
   std::mutex mu_;  // session_, client_ (connect/publish), out_
   Session session_;
   std::unique_ptr<mqtt::async_client> client_;
