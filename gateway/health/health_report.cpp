@@ -452,7 +452,8 @@ std::string RenderMetrics(const Snapshot& s) {
   for (const auto& u : st.upstreams) {
     m.Sample("processnow_upstream_sent_total", D(u.sent), Label("upstream", u.name));
   }
-  m.Family("processnow_upstream_send_errors_total", "counter", "Failed sends (retried).");
+  m.Family("processnow_upstream_send_errors_total", "counter",
+           "Failed sends and failed starts (connecting), each retried.");
   for (const auto& u : st.upstreams) {
     m.Sample("processnow_upstream_send_errors_total", D(u.errors), Label("upstream", u.name));
   }

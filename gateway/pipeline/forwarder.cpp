@@ -79,6 +79,12 @@ Forwarder::StepResult Forwarder::Step() {
   if (!started_) {
     Status s = upstream_.Start();
     if (!s.ok()) {
+      // Counted as a failed send: a broker that was never reachable must show in the errors
+      // (and processnow_upstream_send_errors_total), not only in the state.
+      {
+        std::lock_guard lock(mu_);
+        ++state_.errors;
+      }
       spdlog::warn("upstream {}: cannot start: {}", name, s.message());
       SetState("retrying", s.message());
       return BackOff();

@@ -46,7 +46,7 @@ struct UpstreamState {
   std::string name;
   std::string state;  // "starting", "ok", "retrying", "stopped"
   std::uint64_t sent = 0;
-  std::uint64_t errors = 0;    // failed sends (retried)
+  std::uint64_t errors = 0;    // failed sends and failed starts (each retried)
   std::uint64_t rejected = 0;  // records the upstream refused for good (kError)
   std::uint64_t cursor = 0;
   std::string last_error;

@@ -206,7 +206,9 @@ TEST_CASE(
   CHECK(f->State().reconnects == 2);
 }
 
-TEST_CASE("an upstream that cannot start is retried with back-off and gets nothing until then") {
+TEST_CASE(
+    "an upstream that cannot start is retried with back-off, counted in errors, and gets "
+    "nothing until then") {
   Fixture fx;
   fx.Append(3);
   ScriptedUpstream up("up");
@@ -221,6 +223,7 @@ TEST_CASE("an upstream that cannot start is retried with back-off and gets nothi
   CHECK(f->State().state == "retrying");
   CHECK(f->State().last_error == "connection refused");
   CHECK(f->State().reconnects == 0);  // never was "ok"
+  CHECK(f->State().errors == 1);      // a failed start counts as a failed send
   fx.clock.Set(r.until_ns);
   r = f->Step();
   REQUIRE(r.next == Forwarder::Next::kBackOff);
@@ -234,7 +237,7 @@ TEST_CASE("an upstream that cannot start is retried with back-off and gets nothi
   CHECK(up.starts == 3);
   CHECK(up.sends == std::vector<Seqs>{{1, 2, 3}});
   CHECK(f->State().state == "ok");
-  CHECK(f->State().errors == 0);  // start failures are not failed sends
+  CHECK(f->State().errors == 2);  // the two failed starts; the send itself succeeded
 
   // Starting reset the back-off.
   fx.Append(1);
