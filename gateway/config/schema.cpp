@@ -209,6 +209,21 @@ std::string Suggest(std::string_view key, const TableSpec& spec) {
 
 }  // namespace
 
+std::string WrongTypeMessage(ValueType expected, const Node& found) {
+  return "expected " + Article(ValueTypeName(expected)) + ", found " + DescribeKind(found);
+}
+
+std::string NotAllowedMessage(std::string_view value, const std::vector<std::string>& choices) {
+  std::string list;
+  for (const auto& c : choices) {
+    if (!list.empty()) list += ", ";
+    list += Quote(c);
+  }
+  std::string hint = Closest(value, choices);
+  return Quote(value) + " is not one of the allowed values: " + list +
+         (hint.empty() ? "" : " (did you mean " + Quote(hint) + "?)");
+}
+
 void Validate(const Node& table, const TableSpec& spec, std::string_view path,
               const std::string& file, ErrorList& errors, const std::vector<std::string>& skip) {
   if (!table.is_table()) {
@@ -247,8 +262,7 @@ void Validate(const Node& table, const TableSpec& spec, std::string_view path,
       continue;
     }
     if (!TypeMatches(value, ks->type)) {
-      errors.Add(file, value.pos, kpath,
-                 "expected " + Article(ValueTypeName(ks->type)) + ", found " + DescribeKind(value));
+      errors.Add(file, value.pos, kpath, WrongTypeMessage(ks->type, value));
       continue;
     }
     if (ks->type == ValueType::kInt || ks->type == ValueType::kFloat) {
@@ -270,15 +284,7 @@ void Validate(const Node& table, const TableSpec& spec, std::string_view path,
     }
     if (ks->type == ValueType::kString && !ks->choices.empty() &&
         std::find(ks->choices.begin(), ks->choices.end(), value.str) == ks->choices.end()) {
-      std::string list;
-      for (const auto& c : ks->choices) {
-        if (!list.empty()) list += ", ";
-        list += Quote(c);
-      }
-      std::string hint = Closest(value.str, ks->choices);
-      errors.Add(file, value.pos, kpath,
-                 Quote(value.str) + " is not one of the allowed values: " + list +
-                     (hint.empty() ? "" : " (did you mean " + Quote(hint) + "?)"));
+      errors.Add(file, value.pos, kpath, NotAllowedMessage(value.str, ks->choices));
     }
     if (ks->type == ValueType::kTable && ks->table != nullptr) {
       Validate(value, *ks->table, kpath, file, errors);

@@ -95,6 +95,12 @@ KeySpec& AddKey(TableSpec& table, std::string name, ValueType type, DefaultValue
 // Joins a table path and a key: Join("drivers.p1", "rate_hz") == "drivers.p1.rate_hz".
 std::string JoinPath(std::string_view path, std::string_view key);
 
+// Validate()'s messages, for checks that report the same problems outside a TableSpec:
+// "expected an integer, found a string"...
+std::string WrongTypeMessage(ValueType expected, const Node& found);
+// ...and "\"x\" is not one of the allowed values: \"a\", \"b\" (did you mean \"a\"?)".
+std::string NotAllowedMessage(std::string_view value, const std::vector<std::string>& choices);
+
 // Checks `table` (must be a table node) against `spec`, recursing into nested tables, and appends
 // every problem found to `errors`. Keys named in `skip` are left for the caller to check.
 void Validate(const Node& table, const TableSpec& spec, std::string_view path,
