@@ -16,6 +16,8 @@
 #include <system_error>
 #include <type_traits>
 
+#include "gateway/config/typed_table.h"
+
 namespace pn::config {
 
 namespace fs = std::filesystem;
@@ -378,36 +380,38 @@ void LoadInstances(const Node& root, std::string_view table_name, const TableSpe
                  "expected a table ([" + path + "]) describing one " + std::string(what));
       continue;
     }
-    const Node* type_node = inst.Find("type");
-    const TypeEntry* type = nullptr;
-    if (type_node != nullptr && type_node->kind == Node::Kind::kString) {
-      type = find(type_node->str);
-    }
-    // Common keys first (type, enabled, ...); the type's own keys are checked against its spec.
-    // Keys outside the common spec are left to the type's spec (or, for an unknown type,
-    // not reported at all: one error about the type is clearer than a pile of unknown keys).
-    std::vector<std::string> skip;
+    // Common keys first (enabled, ...), checked against the common spec; `type` chooses the spec
+    // of the others. Keys outside the common spec are left to the type's spec (or, for an
+    // unknown type, not reported at all: one error about the type is clearer than a pile of
+    // unknown keys).
+    std::vector<std::string> skip = {"type"};
     for (const auto& [k, v] : inst.table) {
       if (common.FindNameOrAlias(k) == nullptr) skip.push_back(k);
     }
     Validate(inst, common, path, file, errors, skip);
-    if (type == nullptr) continue;
+    Section common_section(&inst, &common, path, file);
+    const bool enabled = common_section.GetBool("enabled");
+    // `type` is reported as Validate() would report the common spec's `type` key.
+    const std::vector<std::string>& type_names = common.Find("type")->choices;
     std::vector<std::string> common_keys;
     for (const auto& k : common.keys) {
       common_keys.push_back(k.name);
       common_keys.insert(common_keys.end(), k.aliases.begin(), k.aliases.end());
     }
-    ErrorList own;
-    Validate(inst, *type->spec, path, file, own, common_keys);
-    errors.Append(own);
-    Section common_section(&inst, &common, path, file);
-    if (!common_section.GetBool("enabled")) continue;
-    Section settings(&inst, type->spec, path, file);
-    if (own.empty() && type->check) type->check(settings, errors);
+    auto typed = LoadTypedTable<TypeEntry>(
+        inst, path, file,
+        {.key = "type",
+         .find = find,
+         .unknown_message =
+             [&](const std::string& type) { return NotAllowedMessage(type, type_names); },
+         .skip = common_keys,
+         .run_check = enabled},  // a disabled instance's keys are checked, not its settings
+        errors);
+    if (!typed || !enabled) continue;
     Instance instance{};
     instance.name = name;
-    instance.type = type;
-    instance.settings = settings;
+    instance.type = typed->entry;
+    instance.settings = typed->section;
     if constexpr (std::is_same_v<Instance, UpstreamInstance>) {
       instance.batch_records = common_section.GetInt("batch_records");
       instance.retry_initial_ms = common_section.GetInt("retry_initial_ms");

@@ -115,6 +115,26 @@ TEST_CASE("aliases: the generic rules of a renamed key in the schema layer") {
   CHECK(ref.find("# reconnect_max_ms =") == std::string::npos);
 }
 
+TEST_CASE("instance type errors read as the common spec's, a disabled instance skips its check") {
+  auto errors = [](const std::string& text) {
+    auto cfg = LoadString(text, "gw.toml", "/tmp", false);
+    return cfg ? std::string() : cfg.error().ToString();
+  };
+  CHECK(errors("[upstreams.out]\ntype = 1\npath = \"x\"\n") ==
+        "gw.toml:2:1: upstreams.out.type: expected a string, found an integer\n");
+  CHECK(errors("[drivers.d]\ntype = \"simm\"\nenabled = 3\n") ==
+        "gw.toml:2:1: drivers.d.type: \"simm\" is not one of the allowed values: \"sim\", "
+        "\"modbus\", \"serial\", \"mqtt\" (did you mean \"sim\"?)\n"
+        "gw.toml:3:1: drivers.d.enabled: expected a boolean, found an integer\n");
+  // The sim driver's check wants a device_prefix: not asked of a disabled one, whose keys are
+  // still checked against the spec.
+  CHECK(errors("[drivers.d]\ntype = \"sim\"\ndevice_prefix = \"\"\n") ==
+        "gw.toml:3:1: drivers.d.device_prefix: must not be empty\n");
+  CHECK(errors("[drivers.d]\ntype = \"sim\"\nenabled = false\ndevice_prefix = \"\"\n") == "");
+  CHECK(errors("[drivers.d]\ntype = \"sim\"\nenabled = false\nrate = 1\n") ==
+        "gw.toml:4:1: drivers.d.rate: unknown key\n");
+}
+
 TEST_CASE("a missing config file is reported as FILE:0:0") {
   auto cfg = Load("/nonexistent/processnow.toml");
   REQUIRE_FALSE(cfg);
