@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <functional>
 #include <map>
 
+#include "gateway/config/typed_table.h"
 #include "rules/glob.h"
 #include "rules/threshold_detector.h"
 
@@ -186,6 +188,25 @@ const TableSpec kFileSpec{
 };
 
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// [rule.detector] `type` and [rule.health] `method` report their errors alike: "unknown detector
+// \"x\" (known: a, b)", and for a value that is not a string "expected a string, found a
+// integer" (KindName()'s word; Validate() would say "an integer", but users know this wording).
+template <typename Entry>
+config::TypedTableSpec<Entry> RuleTypedTable(std::string key, std::string what,
+                                             std::function<const Entry*(std::string_view)> find,
+                                             std::function<std::string()> known) {
+  return {.key = std::move(key),
+          .find = std::move(find),
+          .unknown_message =
+              [what = std::move(what), known = std::move(known)](const std::string& name) {
+                return "unknown " + what + " " + Quote(name) + " (known: " + known() + ")";
+              },
+          .wrong_type_message =
+              [](const Node& value) {
+                return "expected a string, found a " + std::string(config::KindName(value.kind));
+              }};
+}
 
 // Canonical text of a node: same text, same definition.
 void Canonical(const Node& n, std::string& out) {
@@ -389,7 +410,6 @@ class Loader {
     bool detector_ok = true;
     if (det != nullptr && det->is_table()) {
       std::string path = s.PathOf("detector");
-      const Node* type = det->Find("type");
       const Node* min_score = det->Find("min_score");
       if (min_score != nullptr) {
         if (!min_score->is_number()) {
@@ -406,27 +426,18 @@ class Loader {
           def.min_score = min_score->as_double();
         }
       }
+      auto spec = RuleTypedTable<DetectorType>(
+          "type", "detector", [this](std::string_view name) { return FindDetector(name); },
+          [this] { return KnownDetectors(); });
       // No type: the default detector, whose own defaults need no tuning per series.
-      const std::string type_name = type == nullptr ? std::string(kDefaultDetector)
-                                    : type->kind == Node::Kind::kString ? type->str
-                                                                        : std::string();
-      if (type != nullptr && type->kind != Node::Kind::kString) {
-        errors_.Add(file, type->pos, path + ".type",
-                    "expected a string, found a " + std::string(config::KindName(type->kind)));
-        detector_ok = false;
-      } else if (const DetectorType* dt = FindDetector(type_name); dt == nullptr) {
-        errors_.Add(file, type != nullptr ? type->pos : det->pos, path + ".type",
-                    "unknown detector " + Quote(type_name) + " (known: " + KnownDetectors() + ")");
-        detector_ok = false;
-      } else {
-        if (min_score == nullptr) def.min_score = dt->default_min_score;
-        std::size_t before = errors_.size();
-        config::Validate(*det, *dt->spec, path, file, errors_, {"type", "min_score"});
-        config::Section ds(det, dt->spec, path, file);
-        if (errors_.size() == before && dt->check) dt->check(ds, errors_);
-        if (errors_.size() != before) detector_ok = false;
-        def.detector = dt;
-        def.detector_section = ds;
+      spec.default_name = kDefaultDetector;
+      spec.skip = {"min_score"};  // the engine's, checked above
+      auto typed = config::LoadTypedTable(*det, path, file, spec, errors_);
+      if (!typed || !typed->ok) detector_ok = false;
+      if (typed) {
+        if (min_score == nullptr) def.min_score = typed->entry->default_min_score;
+        def.detector = typed->entry;
+        def.detector_section = typed->section;
       }
     }
 
@@ -435,23 +446,15 @@ class Loader {
     const HealthModelType* ht = nullptr;
     std::optional<config::Section> hs;
     if (health != nullptr && health->is_table()) {
-      std::string path = s.PathOf("health");
-      const Node* method = health->Find("method");
-      if (method == nullptr) {
-        errors_.Add(file, health->pos, path + ".method", "required key is missing");
-      } else if (method->kind != Node::Kind::kString) {
-        errors_.Add(file, method->pos, path + ".method",
-                    "expected a string, found a " + std::string(config::KindName(method->kind)));
-      } else if (ht = FindHealth(method->str); ht == nullptr) {
-        errors_.Add(
-            file, method->pos, path + ".method",
-            "unknown health model " + Quote(method->str) + " (known: " + KnownHealth() + ")");
-      } else {
-        std::size_t before = errors_.size();
-        config::Validate(*health, *ht->spec, path, file, errors_, {"method"});
-        hs.emplace(health, ht->spec, path, file);
-        if (errors_.size() == before && ht->check) ht->check(*hs, errors_);
-        if (errors_.size() != before) ht = nullptr;
+      auto typed = config::LoadTypedTable(
+          *health, s.PathOf("health"), file,
+          RuleTypedTable<HealthModelType>(
+              "method", "health model", [this](std::string_view name) { return FindHealth(name); },
+              [this] { return KnownHealth(); }),
+          errors_);
+      if (typed && typed->ok) {
+        ht = typed->entry;
+        hs = typed->section;
       }
     }
 

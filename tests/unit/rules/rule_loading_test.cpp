@@ -164,6 +164,15 @@ TEST_CASE("unknown health model is reported") {
                    0) == 0);
 }
 
+TEST_CASE("a detector type or health method that is not a string, a missing method") {
+  CHECK(Errors("[[rule]]\nname = \"a\"\n[rule.detector]\ntype = 3\n") ==
+        "r.toml:4:1: rule[0].detector.type: expected a string, found a integer\n");
+  CHECK(Errors("[[rule]]\nname = \"a\"\nseries = [\"s1\"]\n[rule.health]\nmethod = [\"x\"]\n") ==
+        "r.toml:5:1: rule[0].health.method: expected a string, found a array\n");
+  CHECK(Errors("[[rule]]\nname = \"a\"\nseries = [\"s1\"]\n[rule.health]\n") ==
+        "r.toml:4:7: rule[0].health.method: required key is missing\n");
+}
+
 TEST_CASE("every error of every rule is reported at once") {
   std::string e = Errors(
       "[[rule]]\nname = \"a\"\n[rule.detector]\ntype = \"x\"\n"
