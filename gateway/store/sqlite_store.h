@@ -1,8 +1,9 @@
 // SqliteStore: the pn::Store implementation on SQLite (WAL mode). See gateway/store/README.md for
 // the schema, durability guarantees and the sequence/cursor semantics.
 //
-// Create it with Store::Open (defined in sqlite_store.cpp); this header only exposes the helpers
-// that tests and the benchmark share with the implementation.
+// Create it with Store::Open (defined in store_open.cpp); this header only exposes the helpers
+// that tests share with the implementation (SqliteStatus, defined in sqlite_conn.cpp). The
+// class itself is declared in sqlite_store_impl.h, which is internal to gateway/store.
 #pragma once
 
 #include <string_view>

@@ -116,7 +116,7 @@ class Store {
   // A file that is not a store (or is damaged) gives Corruption naming the path and SQLite's
   // message, and is left untouched (CorruptPolicy::kFail), or is renamed and replaced by a fresh
   // store (kMoveAside). A file from a newer schema gives InvalidArgument and is never moved.
-  // Implemented in sqlite_store.cpp; see README.md there.
+  // Implemented in store_open.cpp; see README.md there.
   static Result<std::unique_ptr<Store>> Open(const StoreOptions& options,
                                              const std::vector<std::string>& upstreams);
 

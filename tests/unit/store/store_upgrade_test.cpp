@@ -1,4 +1,4 @@
-// Upgrades and downgrades of the store file (gateway/store/sqlite_store.cpp, kSchemaVersion):
+// Upgrades and downgrades of the store file (gateway/store/store_schema.h, kSchemaVersion):
 // - fixtures/store_v1.db, written by an earlier build (make_store_fixture.cpp, recipe in
 //   store_fixture.h), opens with today's code with every record, cursor and drop counter;
 // - a file whose user_version is newer than this build's schema is refused with an error naming
