@@ -417,7 +417,6 @@ class Pipeline::Impl {
       std::size_t done = 0;
       while (done < batch.size()) {
         std::size_t len = std::min(max_batch, batch.size() - done);
-        const std::uint64_t before = store_->LastSeq();
         auto res = store_->Append(std::span<const NewRecord>(batch.data() + done, len));
         if (!res) {
           ++store_errors_;
@@ -434,7 +433,8 @@ class Pipeline::Impl {
           std::this_thread::sleep_for(milliseconds(1000));
           continue;
         }
-        stored_ += *res - before;  // 0 when full_policy reject_new refused the batch
+        // A slice that full_policy reject_new refused is not retried; the store counts it.
+        stored_ += len - res->rejected;
         done += len;
         // Through the mutex: a forwarder between its check of LastSeq() and its wait cannot
         // miss this commit (it would sleep a whole IdleWait()).

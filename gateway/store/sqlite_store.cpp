@@ -127,17 +127,17 @@ Status SqliteStore::Init(const std::vector<std::string>& upstreams) {
   return Status::Ok();
 }
 
-Result<std::uint64_t> SqliteStore::Append(std::span<const NewRecord> records) {
+Result<AppendResult> SqliteStore::Append(std::span<const NewRecord> records) {
   std::lock_guard lock(writer_mu_);
   std::uint64_t seq = last_seq_.load();
-  if (records.empty()) return seq;
+  if (records.empty()) return AppendResult{.last_seq = seq, .rejected = 0};
   if (seq + records.size() > kMaxSeq) {
     return Err(Status::ResourceExhausted(
         fmt::format("store {}: sequence numbers exhausted", options_.path)));
   }
   const std::int64_t now = clock_.MonotonicNs();
   if (disk_cap_ > 0 && now >= disk_cap_until_) GrowDiskCap(now);
-  Result<std::uint64_t> r = AppendTxn(records, EffectiveBudget());
+  Result<AppendResult> r = AppendTxn(records, EffectiveBudget());
   if (r || r.error().code() != Code::kResourceExhausted) return r;
 
   // The disk (or the file size limit) is full.
@@ -154,7 +154,7 @@ Result<std::uint64_t> SqliteStore::Append(std::span<const NewRecord> records) {
   }
   if (options_.full_policy == FullPolicy::kRejectNew) {
     Reject(records.size());
-    return last_seq_.load();
+    return AppendResult{.last_seq = last_seq_.load(), .rejected = records.size()};
   }
   // drop_oldest: make room inside the space the file already has, and stay that small for a
   // while (the next checkpoint can then complete and shrink the file to its pages).
@@ -332,12 +332,12 @@ StoreStats SqliteStore::Stats() const {
   return st;
 }
 
-Result<std::uint64_t> SqliteStore::AppendTxn(std::span<const NewRecord> records,
-                                             std::int64_t budget) {
+Result<AppendResult> SqliteStore::AppendTxn(std::span<const NewRecord> records,
+                                            std::int64_t budget) {
   std::uint64_t seq = last_seq_.load();
   const std::size_t rejected_size = records.size();
   if (Status s = writer_.StepDone(begin_.get(), "begin append"); !s.ok()) return Err(s);
-  auto fail = [&](Status s) -> Result<std::uint64_t> {
+  auto fail = [&](Status s) -> Result<AppendResult> {
     writer_.Rollback();
     return Err(std::move(s));
   };
@@ -421,7 +421,7 @@ Result<std::uint64_t> SqliteStore::AppendTxn(std::span<const NewRecord> records,
   }
   MaybeCheckpoint();
   if (reject) Reject(rejected_size);
-  return seq;
+  return AppendResult{.last_seq = seq, .rejected = reject ? rejected_size : 0};
 }
 
 Status SqliteStore::SetMeta(const char* key, std::uint64_t value) {

@@ -61,7 +61,7 @@ class SqliteStore final : public Store {
   // Loads state, reconciles cursors with `upstreams` and prepares the writer's statements.
   Status Init(const std::vector<std::string>& upstreams);
 
-  Result<std::uint64_t> Append(std::span<const NewRecord> records) override;
+  [[nodiscard]] Result<AppendResult> Append(std::span<const NewRecord> records) override;
   Result<std::vector<Record>> ReadAfter(std::uint64_t after_seq, std::size_t limit) override;
   std::uint64_t Cursor(std::string_view upstream) const override;
   Status Ack(std::string_view upstream, std::uint64_t seq) override;
@@ -86,7 +86,7 @@ class SqliteStore final : public Store {
   Status AckTxn(std::string_view upstream, std::uint64_t seq);
 
   // One Append transaction with the bounds applied. REQUIRES: writer_mu_ held.
-  Result<std::uint64_t> AppendTxn(std::span<const NewRecord> records, std::int64_t budget);
+  Result<AppendResult> AppendTxn(std::span<const NewRecord> records, std::int64_t budget);
 
   // Upserts one meta value. REQUIRES: in a write transaction.
   Status SetMeta(const char* key, std::uint64_t value);

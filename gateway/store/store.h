@@ -17,6 +17,7 @@
 // forwarder thread reads and acknowledges for its own upstream.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -82,6 +83,16 @@ struct StoreStats {
   std::map<std::string, std::uint64_t> cursors;  // per upstream
 };
 
+// What Store::Append did with a batch that it did not fail on.
+struct AppendResult {
+  // The last sequence number assigned after the call: the batch's last record's when it was
+  // stored; LastSeq() unchanged when nothing was (an empty batch, or one that was rejected).
+  std::uint64_t last_seq = 0;
+  // Records of the batch refused by full_policy = reject_new: 0 (stored) or the whole batch.
+  // They are counted in Drops().rejected, are not stored, and got no sequence numbers.
+  std::size_t rejected = 0;
+};
+
 // One upstream's backlog as InspectStore sees it.
 struct UpstreamBacklog {
   std::string name;
@@ -121,14 +132,15 @@ class Store {
                                              const std::vector<std::string>& upstreams);
 
   // Appends `records` in one transaction; assigns consecutive sequence numbers. Returns the last
-  // sequence number assigned (or LastSeq() when `records` is empty). On error nothing is stored.
-  // Bounds are applied in the same transaction: drop_oldest may delete older records (or, when
-  // nothing older is left, some of this batch); reject_new refuses the whole batch, which is
-  // then counted in Drops().rejected and Append returns OK with LastSeq() unchanged (the batch
-  // is not retried: compare the result with LastSeq() before the call). A full disk is handled
-  // the same way (reject, or drop and retry in the space the file already has); if that fails,
-  // ResourceExhausted is returned and nothing was stored.
-  virtual Result<std::uint64_t> Append(std::span<const NewRecord> records) = 0;
+  // sequence number assigned (LastSeq() when `records` is empty) and how many records were
+  // rejected. On error nothing is stored. Bounds are applied in the same transaction:
+  // drop_oldest may delete older records (or, when nothing older is left, some of this batch;
+  // those still got their numbers and are counted in Drops()); reject_new refuses the whole
+  // batch: Append returns OK with `rejected` = the batch's size and `last_seq` = LastSeq()
+  // unchanged; the records get no numbers and are counted in Drops().rejected (the batch is not
+  // retried). A full disk is handled the same way (reject, or drop and retry in the space the
+  // file already has); if that fails, ResourceExhausted is returned and nothing was stored.
+  [[nodiscard]] virtual Result<AppendResult> Append(std::span<const NewRecord> records) = 0;
 
   // Up to `limit` records with seq > after_seq, in sequence order.
   virtual Result<std::vector<Record>> ReadAfter(std::uint64_t after_seq, std::size_t limit) = 0;

@@ -66,7 +66,7 @@ class ScriptedUpstream final : public Upstream {
 class RefusingStore final : public Store {
  public:
   explicit RefusingStore(Store& real) : real_(real) {}
-  Result<std::uint64_t> Append(std::span<const NewRecord> records) override {
+  Result<AppendResult> Append(std::span<const NewRecord> records) override {
     return real_.Append(records);
   }
   Result<std::vector<Record>> ReadAfter(std::uint64_t after_seq, std::size_t limit) override {

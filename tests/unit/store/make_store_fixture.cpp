@@ -55,12 +55,14 @@ int main(int argc, char** argv) {
   if (!store) return Fail(store.error());
   std::vector<NewRecord> big(kRejected, FixtureRecord(kLastSeq));
   for (NewRecord& r : big) r.body.append(100 * 1000, ' ');
-  if (auto r = (*store)->Append(big); !r) return Fail(r.error());
+  Result<AppendResult> refused = (*store)->Append(big);  // too big for max_bytes: rejected
+  if (!refused) return Fail(refused.error());
   if (Status s = (*store)->Ack("archive", kArchiveCursor); !s.ok()) return Fail(s);
   if (Status s = (*store)->Ack("cloud", kCloudCursor); !s.ok()) return Fail(s);
   StoreStats st = (*store)->Stats();
   if (st.last_seq != kLastSeq || st.records != kLastSeq - kFirstHeld + 1 ||
-      st.drops.age != kAgedRecords || st.drops.rejected != kRejected) {
+      st.drops.age != kAgedRecords || st.drops.rejected != kRejected ||
+      refused->rejected != kRejected) {
     std::fprintf(stderr, "make_store_fixture: unexpected content: last_seq %llu, %llu records\n",
                  static_cast<unsigned long long>(st.last_seq),
                  static_cast<unsigned long long>(st.records));

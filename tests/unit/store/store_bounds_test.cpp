@@ -85,10 +85,18 @@ std::unique_ptr<Store> OpenOk(const StoreOptions& opt, const std::vector<std::st
   return std::move(*s);
 }
 
-std::uint64_t AppendOk(Store& store, const std::vector<NewRecord>& recs) {
-  Result<std::uint64_t> r = store.Append(recs);
+// Appends a batch that must not fail; full_policy reject_new may refuse it.
+AppendResult AppendOrReject(Store& store, const std::vector<NewRecord>& recs) {
+  Result<AppendResult> r = store.Append(recs);
   REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().ToString()));
   return *r;
+}
+
+// Appends a batch that must be stored (not failed, not rejected); returns its last seq.
+std::uint64_t AppendOk(Store& store, const std::vector<NewRecord>& recs) {
+  AppendResult r = AppendOrReject(store, recs);
+  CHECK(r.rejected == 0);
+  return r.last_seq;
 }
 
 std::vector<Record> ReadAll(Store& store, std::uint64_t after = 0) {
@@ -180,6 +188,46 @@ TEST_CASE("events are dropped by size only when no reading is left") {
   CHECK(held.back().seq == last);
 }
 
+TEST_CASE("Append's result gives the last seq and how many records reject_new refused") {
+  TempDir dir;
+  StoreOptions opt;
+  opt.path = dir.File("reject.db");
+  opt.max_bytes = 256 * 1024;
+  opt.full_policy = FullPolicy::kRejectNew;
+  {
+    auto store = OpenOk(opt, {"up"});
+    AppendResult empty = AppendOrReject(*store, {});
+    CHECK(empty.last_seq == 0);
+    CHECK(empty.rejected == 0);
+
+    AppendResult accepted = AppendOrReject(*store, Batch(1, 5, kStart));
+    CHECK(accepted.last_seq == 5);
+    CHECK(accepted.rejected == 0);
+
+    // ~500 KB in one batch, against a 256 KiB bound: refused whole, and no number is used.
+    AppendResult refused = AppendOrReject(*store, Batch(6, 2000, kStart));
+    CHECK(refused.rejected == 2000);
+    CHECK(refused.last_seq == 5);
+    CHECK(store->LastSeq() == 5);
+    CHECK(store->Drops().rejected == 2000);
+    CHECK(store->Stats().records == 5);
+
+    // The next batch that fits gets the next numbers.
+    AppendResult next = AppendOrReject(*store, Batch(6, 3, kStart));
+    CHECK(next.last_seq == 8);
+    CHECK(next.rejected == 0);
+  }
+  // drop_oldest never rejects: the same batch is stored (numbered) and readings are dropped.
+  opt.path = dir.File("drop.db");
+  opt.full_policy = FullPolicy::kDropOldest;
+  auto store = OpenOk(opt, {"up"});
+  AppendResult stored = AppendOrReject(*store, Batch(1, 2000, kStart));
+  CHECK(stored.last_seq == 2000);
+  CHECK(stored.rejected == 0);
+  CHECK(store->Drops().rejected == 0);
+  CHECK(store->Drops().size_readings > 0);
+}
+
 TEST_CASE("reject_new refuses whole batches when full, counts them and accepts again later") {
   TempDir dir;
   StoreOptions opt;
@@ -190,14 +238,17 @@ TEST_CASE("reject_new refuses whole batches when full, counts them and accepts a
   std::uint64_t last = 0;
   std::uint64_t rejected_batches = 0;
   for (int b = 0; b < 60; ++b) {
-    std::uint64_t before = store->LastSeq();
-    std::uint64_t got = AppendOk(*store, Batch(last + 1, 100, kStart));
-    if (got == before) {
+    const std::uint64_t before = store->LastSeq();
+    AppendResult got = AppendOrReject(*store, Batch(last + 1, 100, kStart));
+    if (got.rejected > 0) {
+      CHECK(got.rejected == 100);     // the whole batch
+      CHECK(got.last_seq == before);  // no number was used
       ++rejected_batches;
     } else {
-      CHECK(got == before + 100);
-      last = got;
+      CHECK(got.last_seq == before + 100);
+      last = got.last_seq;
     }
+    CHECK(store->LastSeq() == got.last_seq);
   }
   StoreStats st = store->Stats();
   CHECK(rejected_batches > 0);
@@ -332,7 +383,9 @@ TEST_CASE("drop counters are persisted and survive a reopen") {
     CHECK(after.size_readings == before.size_readings);
     CHECK(store->Stats().drops.size_readings == before.size_readings);
     std::uint64_t last = store->LastSeq();
-    CHECK(AppendOk(*store, Batch(last + 1, 2000, kStart)) == last);  // rejected: too big
+    AppendResult too_big = AppendOrReject(*store, Batch(last + 1, 2000, kStart));
+    CHECK(too_big.rejected == 2000);
+    CHECK(too_big.last_seq == last);
     CHECK(store->Drops().rejected == 2000);
   }
   auto store = OpenOk(opt, {"down"});
@@ -402,11 +455,18 @@ int FillUntilFull(const std::string& path, FullPolicy policy) {
   }
   Store& store = **s;
   std::uint64_t failures = 0;
+  std::uint64_t rejected = 0;      // as the results said
   for (int b = 0; b < 300; ++b) {  // 300 x 200 x ~260 B = 16 MB against an 8 MiB limit
-    Result<std::uint64_t> r = store.Append(Batch(store.LastSeq() + 1, 200, kStart, 20));
+    const std::uint64_t before = store.LastSeq();
+    Result<AppendResult> r = store.Append(Batch(before + 1, 200, kStart, 20));
     if (!r) {
       ++failures;
       std::fprintf(stderr, "append %d: %s\n", b, r.error().ToString().c_str());
+    } else if (r->rejected != 0) {
+      if (r->rejected != 200 || r->last_seq != before) return 18;  // all or nothing
+      rejected += r->rejected;
+    } else if (r->last_seq != before + 200) {
+      return 19;
     }
   }
   StoreStats st = store.Stats();
@@ -424,6 +484,7 @@ int FillUntilFull(const std::string& path, FullPolicy policy) {
   if (!all || all->size() != st.records) return 13;
   if (policy == FullPolicy::kDropOldest && st.records + st.drops.total() != st.last_seq) return 14;
   if (policy == FullPolicy::kRejectNew && st.records != st.last_seq) return 15;
+  if (rejected != st.drops.rejected) return 20;  // each rejection was in a result
   // Still usable: the upstream acknowledges in batches (as a forwarder does), which deletes
   // records and makes room again, under the same limit.
   for (std::uint64_t seq = st.first_seq + 999; seq < st.last_seq + 1000; seq += 1000) {
@@ -434,8 +495,8 @@ int FillUntilFull(const std::string& path, FullPolicy policy) {
       return 16;
     }
   }
-  Result<std::uint64_t> r = store.Append(Batch(st.last_seq + 1, 10, kStart));
-  if (!r || *r != st.last_seq + 10) return 17;
+  Result<AppendResult> r = store.Append(Batch(st.last_seq + 1, 10, kStart));
+  if (!r || r->rejected != 0 || r->last_seq != st.last_seq + 10) return 17;
   return 0;
 }
 
@@ -510,7 +571,7 @@ int FillWithBlockedCheckpoints(const std::string& path) {
     }
     for (int b = 0; b < 10; ++b) {  // the store tries to grow again, a step a second
       clock.Advance(kSecond);
-      Result<std::uint64_t> r = store.Append(Batch(store.LastSeq() + 1, 200, kStart, 20));
+      Result<AppendResult> r = store.Append(Batch(store.LastSeq() + 1, 200, kStart, 20));
       if (!r) {
         std::fprintf(stderr, "round %d append %d after the reader let go: %s\n", round, b,
                      r.error().ToString().c_str());

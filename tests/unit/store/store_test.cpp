@@ -84,10 +84,12 @@ std::unique_ptr<Store> OpenOk(const std::string& path, const std::vector<std::st
   return std::move(*s);
 }
 
+// Appends a batch that must be stored (no store here has reject_new); returns its last seq.
 std::uint64_t AppendOk(Store& store, const std::vector<NewRecord>& recs) {
-  Result<std::uint64_t> r = store.Append(recs);
+  Result<AppendResult> r = store.Append(recs);
   REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().ToString()));
-  return *r;
+  CHECK(r->rejected == 0);
+  return r->last_seq;
 }
 
 std::vector<Record> ReadOk(Store& store, std::uint64_t after, std::size_t limit) {
@@ -423,7 +425,7 @@ TEST_CASE("a failed Append stores nothing and the store stays usable") {
 
   std::vector<NewRecord> batch = MakeRecords(6, 10);
   batch[6].device = "boom";
-  Result<std::uint64_t> r = store->Append(batch);
+  Result<AppendResult> r = store->Append(batch);
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().message().find("injected failure") != std::string::npos);
   CHECK(store->LastSeq() == 5);
@@ -546,9 +548,10 @@ std::string CrashBody(std::uint64_t k, std::uint64_t index) {
       r.body = CrashBody(k, i);
       batch.push_back(std::move(r));
     }
-    Result<std::uint64_t> seq = store.Append(batch);
-    if (!seq) _exit(3);
-    if (write(report_fd, &*seq, sizeof(*seq)) != sizeof(*seq)) _exit(4);
+    Result<AppendResult> appended = store.Append(batch);
+    if (!appended || appended->rejected != 0) _exit(3);
+    const std::uint64_t seq = appended->last_seq;
+    if (write(report_fd, &seq, sizeof(seq)) != sizeof(seq)) _exit(4);
   }
   _exit(0);
 }

@@ -142,9 +142,10 @@ TEST_CASE("today's build opens the fixture with every record, cursor and drop co
     CHECK(after_cloud->front().seq == kCloudCursor + 1);
 
     // New records continue the old numbering; acknowledging works on the old cursors.
-    auto seq = store.Append(std::vector<NewRecord>{FixtureRecord(kLastSeq + 1)});
-    REQUIRE(seq.has_value());
-    CHECK(*seq == kLastSeq + 1);
+    auto appended = store.Append(std::vector<NewRecord>{FixtureRecord(kLastSeq + 1)});
+    REQUIRE(appended.has_value());
+    CHECK(appended->last_seq == kLastSeq + 1);
+    CHECK(appended->rejected == 0);
     CHECK(store.Ack("archive", kLastSeq + 1).ok());
     CHECK(store.Ack("cloud", kLastSeq + 1).ok());
     CHECK(store.Stats().records == 0);
