@@ -198,14 +198,10 @@ config::TypedTableSpec<Entry> RuleTypedTable(std::string key, std::string what,
                                              std::function<std::string()> known) {
   return {.key = std::move(key),
           .find = std::move(find),
-          .unknown_message =
-              [what = std::move(what), known = std::move(known)](const std::string& name) {
-                return "unknown " + what + " " + Quote(name) + " (known: " + known() + ")";
-              },
-          .wrong_type_message =
-              [](const Node& value) {
-                return "expected a string, found a " + std::string(config::KindName(value.kind));
-              }};
+          .unknown_message = [what = std::move(what),
+                              known = std::move(known)](const std::string& name) {
+            return "unknown " + what + " " + Quote(name) + " (known: " + known() + ")";
+          }};
 }
 
 // Canonical text of a node: same text, same definition.
@@ -413,9 +409,8 @@ class Loader {
       const Node* min_score = det->Find("min_score");
       if (min_score != nullptr) {
         if (!min_score->is_number()) {
-          errors_.Add(
-              file, min_score->pos, path + ".min_score",
-              "expected a number, found a " + std::string(config::KindName(min_score->kind)));
+          errors_.Add(file, min_score->pos, path + ".min_score",
+                      "expected a number, found " + config::DescribeKind(*min_score));
           detector_ok = false;
         } else if (!(min_score->as_double() >= 0.0 && min_score->as_double() <= 1.0)) {
           errors_.Add(file, min_score->pos, path + ".min_score",

@@ -162,15 +162,6 @@ bool TypeMatches(const Node& n, ValueType t) {
   return false;
 }
 
-std::string DescribeKind(const Node& n) {
-  if (n.is_array()) {
-    if (n.array.empty()) return "an empty array";
-    return "an array of " + std::string(KindName(n.array.front().kind)) + "s";
-  }
-  std::string k(KindName(n.kind));
-  return (k[0] == 'a' || k[0] == 'i') ? "an " + k : "a " + k;
-}
-
 std::string Article(std::string_view type) {
   return (type[0] == 'a' || type[0] == 'i') ? "an " + std::string(type) : "a " + std::string(type);
 }
@@ -208,6 +199,15 @@ std::string Suggest(std::string_view key, const TableSpec& spec) {
 }
 
 }  // namespace
+
+std::string DescribeKind(const Node& n) {
+  if (n.is_array()) {
+    if (n.array.empty()) return "an empty array";
+    return "an array of " + std::string(KindName(n.array.front().kind)) + "s";
+  }
+  std::string k(KindName(n.kind));
+  return (k[0] == 'a' || k[0] == 'i') ? "an " + k : "a " + k;
+}
 
 std::string WrongTypeMessage(ValueType expected, const Node& found) {
   return "expected " + Article(ValueTypeName(expected)) + ", found " + DescribeKind(found);

@@ -95,6 +95,10 @@ KeySpec& AddKey(TableSpec& table, std::string name, ValueType type, DefaultValue
 // Joins a table path and a key: Join("drivers.p1", "rate_hz") == "drivers.p1.rate_hz".
 std::string JoinPath(std::string_view path, std::string_view key);
 
+// What a value is, with its article, as the messages say it: "an integer", "a string", "an
+// array of strings", "an empty array".
+std::string DescribeKind(const Node& n);
+
 // Validate()'s messages, for checks that report the same problems outside a TableSpec:
 // "expected an integer, found a string"...
 std::string WrongTypeMessage(ValueType expected, const Node& found);

@@ -166,9 +166,9 @@ TEST_CASE("unknown health model is reported") {
 
 TEST_CASE("a detector type or health method that is not a string, a missing method") {
   CHECK(Errors("[[rule]]\nname = \"a\"\n[rule.detector]\ntype = 3\n") ==
-        "r.toml:4:1: rule[0].detector.type: expected a string, found a integer\n");
+        "r.toml:4:1: rule[0].detector.type: expected a string, found an integer\n");
   CHECK(Errors("[[rule]]\nname = \"a\"\nseries = [\"s1\"]\n[rule.health]\nmethod = [\"x\"]\n") ==
-        "r.toml:5:1: rule[0].health.method: expected a string, found a array\n");
+        "r.toml:5:1: rule[0].health.method: expected a string, found an array of strings\n");
   CHECK(Errors("[[rule]]\nname = \"a\"\nseries = [\"s1\"]\n[rule.health]\n") ==
         "r.toml:4:7: rule[0].health.method: required key is missing\n");
 }
