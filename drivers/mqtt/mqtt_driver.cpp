@@ -328,6 +328,7 @@ Result<std::unique_ptr<MqttDriver>> MqttDriver::Create(std::string name, MqttSet
 void MqttDriver::Run(std::stop_token stop, ReadingSink& sink) {
   std::unique_ptr<::mqtt::async_client> client;
   try {
+    connect::InitPaho();
     client = std::make_unique<::mqtt::async_client>(
         settings_.broker, settings_.client_id, static_cast<::mqtt::iclient_persistence*>(nullptr));
   } catch (const std::exception& e) {

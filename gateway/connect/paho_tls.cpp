@@ -1,8 +1,20 @@
 #include "gateway/connect/paho_tls.h"
 
+#include <MQTTAsync.h>
+
+#include <mutex>
 #include <utility>
 
 namespace pn::connect {
+
+void InitPaho() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    MQTTAsync_init_options init = MQTTAsync_init_options_initializer;
+    init.do_openssl_init = 0;
+    MQTTAsync_global_init(&init);
+  });
+}
 
 ::mqtt::ssl_options PahoSslOptions(const TlsFiles& tls,
                                    std::function<void(const std::string&)> on_error) {

@@ -8,6 +8,8 @@
 #include <array>
 #include <string_view>
 
+#include "gateway/connect/paho_tls.h"
+
 namespace pn::mqtt_upstream {
 
 namespace {
@@ -177,6 +179,7 @@ Status MqttUpstream::Connect() {
       mqtt::create_options co;
       co.set_send_while_disconnected(false);
       co.set_max_buffered_messages(c.max_inflight + 16);
+      connect::InitPaho();
       client_ = std::make_unique<mqtt::async_client>(
           c.servers.front(), c.client_id, co, static_cast<mqtt::iclient_persistence*>(nullptr));
       client_->set_connection_lost_handler([this](const std::string& cause) {

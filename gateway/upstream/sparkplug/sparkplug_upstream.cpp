@@ -11,6 +11,8 @@
 #include <cstring>
 #include <utility>
 
+#include "gateway/connect/paho_tls.h"
+
 namespace pn::sparkplug {
 
 namespace {
@@ -128,6 +130,7 @@ Status SparkplugUpstream::Connect() {
       mqtt::create_options co;
       co.set_send_while_disconnected(false);
       co.set_max_buffered_messages(options_.conn.max_inflight + 1024);
+      connect::InitPaho();
       client_ = std::make_unique<mqtt::async_client>(
           options_.conn.servers.front(), options_.conn.client_id, co,
           static_cast<mqtt::iclient_persistence*>(nullptr));
