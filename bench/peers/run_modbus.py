@@ -163,10 +163,15 @@ def main():
     res = collections.defaultdict(list)
     for run in range(args.runs):
         for payload, rate in cases:
+            # With --before, the two binaries take turns going first, so that a machine getting
+            # busier or quieter during a pair does not favour one of them.
+            if args.before and run % 2 == 1:
+                rb = run_gateway(args, payload, rate, args.before)
             r = run_gateway(args, payload, rate)
             res[(payload, rate)].append(r)
             if args.before:
-                rb = run_gateway(args, payload, rate, args.before)
+                if run % 2 == 0:
+                    rb = run_gateway(args, payload, rate, args.before)
                 res[(payload, rate, "before")].append(rb)
                 print(f"run {run + 1} {payload} {rate}/s: before {rb['cpu_us']:.1f} us/value",
                       flush=True)
