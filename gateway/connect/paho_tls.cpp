@@ -16,6 +16,14 @@ void InitPaho() {
   });
 }
 
+namespace {
+
+// Before main(): MQTTAsync_global_init also initialises Paho's mutexes afresh, which must not
+// happen while a client (of any thread, or of a test) exists.
+[[maybe_unused]] const bool kPahoInitialised = (InitPaho(), true);
+
+}  // namespace
+
 ::mqtt::ssl_options PahoSslOptions(const TlsFiles& tls,
                                    std::function<void(const std::string&)> on_error) {
   ::mqtt::ssl_options_builder sb;

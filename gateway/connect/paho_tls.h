@@ -33,13 +33,15 @@ struct TlsFiles {
 ::mqtt::ssl_options PahoSslOptions(const TlsFiles& tls,
                                    std::function<void(const std::string&)> on_error = {});
 
-// Paho's process-wide set-up; call it before creating a client (only the first call does
-// anything). It tells Paho not to initialise OpenSSL itself: Paho C would otherwise, when the
-// first client is created, TLS or not, call SSL_library_init, ERR_load_crypto_strings and
-// OpenSSL_add_all_algorithms, which read OpenSSL's configuration and load its error strings and
-// algorithm tables: about 1.5 MiB more resident in a gateway that never opens a TLS connection
-// (bench/README.md, memory). OpenSSL (1.1 and later) initialises itself on first use, so a TLS
-// connection still gets all of it, when it is made.
+// Paho's process-wide set-up, run once before main() by a static initialiser of paho_tls.cpp
+// (MQTTAsync_global_init also initialises Paho's mutexes afresh, which is safe only while no
+// client exists); the calls before each client is created are no-ops that say so. It tells Paho
+// not to initialise OpenSSL itself: Paho C would otherwise, when the first client is created,
+// TLS or not, call SSL_library_init, ERR_load_crypto_strings and OpenSSL_add_all_algorithms,
+// which read OpenSSL's configuration and load its error strings and algorithm tables: about
+// 1.5 MiB more resident in a gateway that never opens a TLS connection (bench/README.md,
+// memory). OpenSSL (1.1 and later) initialises itself on first use, so a TLS connection still
+// gets all of it, when it is made.
 void InitPaho();
 
 }  // namespace pn::connect
