@@ -422,74 +422,67 @@ TEST_CASE(
   up.Stop();
 }
 
-// Runs up.Send(recs) while another thread moves `clock` forward 10 minutes every 5 ms of real
-// time (at most 4,000 steps). With publish_timeout at an hour, a send waiting for acknowledgements
-// that never come ends within a second of real time only through the clock's deadline; one that
-// read real time would wait the whole hour.
-SendResult SendWhileClockRuns(MqttUpstream& up, const std::vector<Record>& recs, FakeClock& clock,
-                              std::int64_t& fake_ns_waited) {
+struct FrozenSend {
+  SendResult result;
+  std::int64_t fake_ns_waited = 0;  // on the upstream's clock, from the send to its return
+};
+
+// Sends 5 records (one message each, window of 2) to a SIGSTOPped broker, with or without
+// pipelining, publish_timeout at an hour, while another thread moves the upstream's FakeClock
+// forward 10 minutes every 5 ms of real time (at most 4,000 steps). A send waiting for
+// acknowledgements that never come ends within a second of real time only through the clock's
+// deadline; one that read real time would wait the whole hour. REQUIRES: mosquitto.
+FrozenSend SendToFrozenBroker(bool pipelined) {
+  Broker broker;
+  REQUIRE(broker.Start());
+  FakeClock clock(1'000'000'000'000);
+  Options o = MakeOptions(broker.uri(), PayloadFormat::kJson);
+  o.conn.max_inflight = 2;  // with pipelining, the third message waits for room in the window
+  o.conn.publish_timeout = 3600s;
+  o.clock = &clock;
+  MqttUpstream up("up", o);
+  Wakes wakes;
+  if (pipelined) REQUIRE(up.EnablePipelining(wakes.Callback()));
+  REQUIRE(up.Start().ok());
+  broker.Pause();
   std::atomic<bool> done{false};
-  const std::int64_t start = clock.MonotonicNs();
   std::thread advancer([&] {
     for (int i = 0; i < 4000 && !done; ++i) {
       clock.Advance(600'000'000'000);
       std::this_thread::sleep_for(5ms);
     }
   });
-  SendResult r = up.Send(recs);
-  fake_ns_waited = clock.MonotonicNs() - start;
+  const std::int64_t start = clock.MonotonicNs();
+  FrozenSend out;
+  out.result = up.Send(Records(1, 5));
+  out.fake_ns_waited = clock.MonotonicNs() - start;
   done = true;
   advancer.join();
-  return r;
+  broker.Resume();
+  up.Stop();
+  return out;
 }
 
 TEST_CASE(
     "pipelining: a full window waits for a stopped broker until publish_timeout on the "
     "upstream's clock, then the send fails") {
   if (!HaveMosquitto()) return;
-  Broker broker;
-  REQUIRE(broker.Start());
-  FakeClock clock(1'000'000'000'000);
-  Options o = MakeOptions(broker.uri(), PayloadFormat::kJson);
-  o.conn.max_inflight = 2;  // the third message of the send waits for room
-  o.conn.publish_timeout = 3600s;
-  o.clock = &clock;
-  MqttUpstream up("up", o);
-  Wakes wakes;
-  REQUIRE(up.EnablePipelining(wakes.Callback()));
-  REQUIRE(up.Start().ok());
-  broker.Pause();
-  std::int64_t waited_ns = 0;
-  SendResult r = SendWhileClockRuns(up, Records(1, 5), clock, waited_ns);
-  CHECK(r.code == SendCode::kRetry);
-  CHECK(r.delivered == 0);
-  CHECK(r.error == "no acknowledgement within publish_timeout_ms");
-  CHECK(waited_ns >= 3600'000'000'000);  // not before the deadline on the upstream's clock
-  broker.Resume();
-  up.Stop();
+  FrozenSend s = SendToFrozenBroker(/*pipelined=*/true);
+  CHECK(s.result.code == SendCode::kRetry);
+  CHECK(s.result.delivered == 0);
+  CHECK(s.result.error == "no acknowledgement within publish_timeout_ms");
+  CHECK(s.fake_ns_waited >= 3600'000'000'000);  // not before the deadline on the upstream's clock
 }
 
 TEST_CASE(
     "without pipelining, a send to a stopped broker fails at publish_timeout on the upstream's "
     "clock") {
   if (!HaveMosquitto()) return;
-  Broker broker;
-  REQUIRE(broker.Start());
-  FakeClock clock(1'000'000'000'000);
-  Options o = MakeOptions(broker.uri(), PayloadFormat::kJson);
-  o.conn.publish_timeout = 3600s;
-  o.clock = &clock;
-  MqttUpstream up("up", o);
-  REQUIRE(up.Start().ok());
-  broker.Pause();
-  std::int64_t waited_ns = 0;
-  SendResult r = SendWhileClockRuns(up, Records(1, 5), clock, waited_ns);
-  CHECK(r.code == SendCode::kRetry);
-  CHECK(r.delivered == 0);
-  CHECK(r.error == "no acknowledgement within publish_timeout_ms");
-  CHECK(waited_ns >= 3600'000'000'000);
-  broker.Resume();
-  up.Stop();
+  FrozenSend s = SendToFrozenBroker(/*pipelined=*/false);
+  CHECK(s.result.code == SendCode::kRetry);
+  CHECK(s.result.delivered == 0);
+  CHECK(s.result.error == "no acknowledgement within publish_timeout_ms");
+  CHECK(s.fake_ns_waited >= 3600'000'000'000);
 }
 
 }  // namespace
