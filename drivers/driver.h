@@ -15,10 +15,10 @@
 #include <string_view>
 #include <vector>
 
+#include "core/clock.h"
+#include "core/reading.h"
+#include "core/status.h"
 #include "gateway/config/schema.h"
-#include "gateway/core/clock.h"
-#include "gateway/core/reading.h"
-#include "gateway/core/status.h"
 
 namespace pn {
 

@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/reading.h"
 #include "gateway/config/schema.h"
-#include "gateway/core/reading.h"
 
 namespace pn::rules {
 

@@ -13,7 +13,7 @@
 #include <optional>
 #include <string>
 
-#include "gateway/core/reading.h"
+#include "core/reading.h"
 
 namespace pn::rules {
 

@@ -31,10 +31,10 @@
 #include <string>
 #include <vector>
 
+#include "core/reading.h"
+#include "core/record.h"
 #include "gateway/config/schema.h"
 #include "gateway/config/toml_tree.h"
-#include "gateway/core/reading.h"
-#include "gateway/core/record.h"
 #include "gateway/upstream/kafka/kafka_upstream.h"
 #include "tests/unit/upstream/kafka/mock_cluster.h"
 

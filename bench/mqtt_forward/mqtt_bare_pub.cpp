@@ -15,8 +15,8 @@
 #include <string>
 #include <thread>
 
-#include "gateway/core/reading.h"
-#include "gateway/core/record.h"
+#include "core/reading.h"
+#include "core/record.h"
 
 int main(int argc, char** argv) {
   if (argc < 5) {

@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/core/record.h"
+#include "core/record.h"
 #include "gateway/store/store.h"
 
 namespace {

@@ -46,8 +46,8 @@
 #include <string>
 #include <vector>
 
-#include "gateway/core/reading.h"
-#include "gateway/core/record.h"
+#include "core/reading.h"
+#include "core/record.h"
 #include "gateway/upstream/mqtt/mqtt_encoding.h"
 #include "gateway/upstream/sparkplug/sparkplug_session.h"
 

@@ -26,8 +26,8 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/core/reading.h"
-#include "gateway/core/record.h"
+#include "core/reading.h"
+#include "core/record.h"
 #include "gateway/store/store.h"
 
 namespace {

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "core/reading.h"
 #include "drivers/modbus/decode.h"
 #include "drivers/modbus/planner.h"
 #include "gateway/config/schema.h"
-#include "gateway/core/reading.h"
 
 namespace pn::modbus {
 

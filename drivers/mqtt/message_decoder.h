@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include "core/reading.h"
 #include "drivers/mqtt/payload_parsers.h"
 #include "drivers/mqtt/topic_template.h"
-#include "gateway/core/reading.h"
 
 namespace pn::mqtt {
 

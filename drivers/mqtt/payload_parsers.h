@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/core/reading.h"
-#include "gateway/core/status.h"
+#include "core/reading.h"
+#include "core/status.h"
 
 namespace pn::mqtt {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/core/clock.h"
+#include "core/clock.h"
 
 namespace pn::serial {
 

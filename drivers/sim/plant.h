@@ -30,7 +30,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/core/reading.h"
+#include "core/reading.h"
 
 namespace pn::sim {
 

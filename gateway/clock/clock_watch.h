@@ -26,9 +26,9 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
+#include "core/reading.h"
 #include "gateway/clock/sync_source.h"
-#include "gateway/core/clock.h"
-#include "gateway/core/reading.h"
 
 namespace pn {
 

@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "core/bounded_queue.h"
+#include "core/status.h"
 #include "drivers/driver.h"
 #include "gateway/config/schema.h"
 #include "gateway/config/toml_tree.h"
-#include "gateway/core/bounded_queue.h"
-#include "gateway/core/status.h"
 #include "gateway/upstream/upstream.h"
 
 namespace pn::config {

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/core/status.h"
+#include "core/status.h"
 
 namespace pn::config {
 

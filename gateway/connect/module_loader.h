@@ -11,7 +11,7 @@
 // Thread-safety: a free function; the caller loads once (std::call_once) and keeps the result.
 #pragma once
 
-#include "gateway/core/status.h"
+#include "core/status.h"
 
 namespace pn::connect {
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/core/status.h"
+#include "core/status.h"
 
 namespace pn::connect {
 

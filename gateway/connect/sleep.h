@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <stop_token>
 
-#include "gateway/core/clock.h"
+#include "core/clock.h"
 
 namespace pn::connect {
 

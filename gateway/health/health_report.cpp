@@ -6,7 +6,7 @@
 #include <cmath>
 #include <iterator>
 
-#include "gateway/core/record.h"
+#include "core/record.h"
 
 namespace pn::health {
 

@@ -18,7 +18,7 @@
 #include <memory>
 #include <string>
 
-#include "gateway/core/status.h"
+#include "core/status.h"
 #include "gateway/health/health_report.h"
 #include "gateway/health/http_module.h"
 

@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/core/status.h"
+#include "core/status.h"
 
 namespace pn::health {
 

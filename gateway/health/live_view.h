@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/core/reading.h"
+#include "core/reading.h"
 #include "gateway/pipeline/pipeline.h"
 
 namespace pn::health {

@@ -32,9 +32,9 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
+#include "core/record.h"
 #include "gateway/connect/backoff.h"
-#include "gateway/core/clock.h"
-#include "gateway/core/record.h"
 #include "gateway/pipeline/pipeline.h"
 #include "gateway/store/store.h"
 #include "gateway/upstream/upstream.h"

@@ -10,9 +10,9 @@
 #include <mutex>
 #include <thread>
 
+#include "core/bounded_queue.h"
+#include "core/record.h"
 #include "gateway/clock/clock_watch.h"
-#include "gateway/core/bounded_queue.h"
-#include "gateway/core/record.h"
 #include "gateway/pipeline/forwarder.h"
 #include "gateway/store/store.h"
 

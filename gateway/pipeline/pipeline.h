@@ -30,12 +30,12 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
+#include "core/reading.h"
+#include "core/status.h"
 #include "drivers/driver.h"
 #include "gateway/clock/clock_watch.h"
 #include "gateway/config/gateway_config.h"
-#include "gateway/core/clock.h"
-#include "gateway/core/reading.h"
-#include "gateway/core/status.h"
 #include "gateway/store/store.h"
 #include "gateway/upstream/upstream.h"
 #include "rules/engine.h"

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "core/exit_codes.h"
+#include "core/record.h"
 #include "gateway/config/gateway_config.h"
-#include "gateway/core/exit_codes.h"
-#include "gateway/core/record.h"
 
 namespace pn::service {
 

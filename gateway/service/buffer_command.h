@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <string>
 
-#include "gateway/core/clock.h"
+#include "core/clock.h"
 #include "gateway/store/store.h"
 
 namespace pn::service {

@@ -1,12 +1,12 @@
 // The processnow subcommands, one function each. They print to stdout/stderr and return the
-// process exit code (gateway/core/exit_codes.h, the one table for every command).
+// process exit code (core/exit_codes.h, the one table for every command).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "gateway/core/exit_codes.h"
+#include "core/exit_codes.h"
 
 namespace pn::service {
 

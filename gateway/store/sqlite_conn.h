@@ -16,7 +16,7 @@
 #include <string_view>
 #include <utility>
 
-#include "gateway/core/status.h"
+#include "core/status.h"
 #include "gateway/store/sqlite_store.h"
 
 namespace pn::store_detail {

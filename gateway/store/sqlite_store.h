@@ -8,7 +8,7 @@
 
 #include <string_view>
 
-#include "gateway/core/status.h"
+#include "core/status.h"
 
 namespace pn {
 

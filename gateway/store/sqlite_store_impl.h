@@ -38,9 +38,9 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/core/clock.h"
-#include "gateway/core/record.h"
-#include "gateway/core/status.h"
+#include "core/clock.h"
+#include "core/record.h"
+#include "core/status.h"
 #include "gateway/store/sqlite_conn.h"
 #include "gateway/store/store.h"
 

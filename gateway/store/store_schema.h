@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "gateway/core/status.h"
+#include "core/status.h"
 #include "gateway/store/sqlite_conn.h"
 #include "gateway/store/store.h"
 

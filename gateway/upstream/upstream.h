@@ -14,10 +14,10 @@
 #include <string_view>
 #include <vector>
 
+#include "core/clock.h"
+#include "core/record.h"
+#include "core/status.h"
 #include "gateway/config/schema.h"
-#include "gateway/core/clock.h"
-#include "gateway/core/record.h"
-#include "gateway/core/status.h"
 
 namespace pn {
 

@@ -28,7 +28,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/core/status.h"
+#include "core/status.h"
 
 namespace pn::rules {
 

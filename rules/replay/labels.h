@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/core/status.h"
+#include "core/status.h"
 
 namespace pn::rules {
 

@@ -12,7 +12,7 @@
 #include <ostream>
 #include <sstream>
 
-#include "gateway/core/record.h"
+#include "core/record.h"
 #include "rules/engine.h"
 #include "rules/replay/labels.h"
 #include "rules/replay/report.h"

@@ -27,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/core/exit_codes.h"
+#include "core/exit_codes.h"
 
 namespace pn::rules {
 
@@ -41,7 +41,7 @@ struct ReplayOptions {
   std::string label_column;   // a 0/1 column for the report's windows; not fed as a series
 };
 
-// Returns an exit code of gateway/core/exit_codes.h.
+// Returns an exit code of core/exit_codes.h.
 int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err);
 
 // "2014-04-01 00:05:00" (or with 'T', fraction, 'Z', "+02:00") -> epoch ms UTC.

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/core/reading.h"
+#include "core/reading.h"
 #include "rules/engine.h"
 
 namespace pn::rules {

@@ -8,8 +8,8 @@
 #include <optional>
 #include <ostream>
 
+#include "core/exit_codes.h"
 #include "gateway/config/schema.h"
-#include "gateway/core/exit_codes.h"
 #include "rules/engine.h"
 
 namespace pn::rules {

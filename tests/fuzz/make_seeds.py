@@ -156,7 +156,7 @@ def modbus_planner_seeds():
 
 # --- mqtt_encoding: topic template, NUL, record body (as the store holds it) -----------------
 def mqtt_encoding_seeds():
-    # Bodies exactly as ToRecord (gateway/core/record.cpp) writes them, values from
+    # Bodies exactly as ToRecord (core/record.cpp) writes them, values from
     # tests/unit/upstream/mqtt/mqtt_encoding_test.cpp.
     reading = (b'{"type":"reading","ts_ns":1700000000000000000,"device":"pump-1",'
                b'"series":"temperature","value":21.5,"unit":"degC","quality":"good"}')

@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <string>
 
-#include "gateway/core/record.h"
+#include "core/record.h"
 #include "gateway/store/store.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -22,8 +22,8 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/core/record.h"
-#include "gateway/core/status.h"
+#include "core/record.h"
+#include "core/status.h"
 #include "gateway/upstream/upstream.h"
 
 namespace pn::kafka_upstream {

@@ -15,9 +15,9 @@
 #include <string_view>
 #include <vector>
 
+#include "core/clock.h"
+#include "core/status.h"
 #include "gateway/config/schema.h"
-#include "gateway/core/clock.h"
-#include "gateway/core/status.h"
 #include "gateway/upstream/upstream.h"
 
 namespace mqtt {

@@ -20,8 +20,8 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/core/record.h"
-#include "gateway/core/status.h"
+#include "core/record.h"
+#include "core/status.h"
 
 namespace pn::mqtt_upstream {
 

@@ -159,7 +159,7 @@ std::optional<Sample> ToSample(const Record& r, simdjson::dom::parser& parser) {
     s.unit = StringField(obj, "unit");
     s.reading = true;
     s.bad = StringField(obj, "quality") == "bad";
-    // The source's kind (gateway/core/reading.h); no "value_type" is a double.
+    // The source's kind (core/reading.h); no "value_type" is a double.
     const std::string kind = StringField(obj, "value_type");
     auto value = obj["value"];
     if (kind == "int64") {

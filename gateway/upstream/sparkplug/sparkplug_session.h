@@ -6,7 +6,7 @@
 // rules can be unit-tested on their own.
 //
 // Metrics: a reading is metric <series>, of the reading's kind (Double, Int64, Boolean or String;
-// see gateway/core/reading.h), its unit in the birth as the property "engUnit". A series whose
+// see core/reading.h), its unit in the birth as the property "engUnit". A series whose
 // kind changes gets a new DBIRTH with the new datatype. Events: alarm/clear ->
 // "alarms/<rule>/active" (Boolean), anomaly -> "anomaly/<rule>/score" (Double), health ->
 // "health/<rule>" (Double), rul -> "rul/<rule>" (Double). Aliases are unique across the edge node
@@ -30,7 +30,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/core/record.h"
+#include "core/record.h"
 
 namespace pn::sparkplug {
 

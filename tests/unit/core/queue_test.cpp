@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/core/bounded_queue.h"
+#include "core/bounded_queue.h"
 
 using pn::BoundedQueue;
 using pn::OverflowPolicy;

@@ -1,5 +1,5 @@
 // Record encoding: the JSON a forwarder sends.
-#include "gateway/core/record.h"
+#include "core/record.h"
 
 #include <doctest/doctest.h>
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/core/reading.h"
+#include "core/reading.h"
 
 namespace pn::testing {
 

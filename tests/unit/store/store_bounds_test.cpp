@@ -25,9 +25,9 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/core/clock.h"
-#include "gateway/core/reading.h"
-#include "gateway/core/record.h"
+#include "core/clock.h"
+#include "core/reading.h"
+#include "core/record.h"
 #include "gateway/store/store.h"
 
 namespace pn {

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <string>
 
-#include "gateway/core/record.h"
+#include "core/record.h"
 
 namespace pn::store_fixture {
 

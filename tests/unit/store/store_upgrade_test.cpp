@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/core/clock.h"
+#include "core/clock.h"
 #include "gateway/store/store.h"
 #include "tests/unit/store/store_fixture.h"
 

@@ -4,8 +4,8 @@
 
 #include <vector>
 
-#include "gateway/core/reading.h"
-#include "gateway/core/record.h"
+#include "core/reading.h"
+#include "core/record.h"
 
 namespace pn::mqtt_upstream {
 namespace {

@@ -24,7 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/core/record.h"
+#include "core/record.h"
 #include "tests/unit/loopback_util.h"
 
 extern char** environ;

@@ -1,4 +1,4 @@
-#include "gateway/core/reading.h"
+#include "core/reading.h"
 
 namespace pn {
 

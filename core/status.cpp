@@ -1,4 +1,4 @@
-#include "gateway/core/status.h"
+#include "core/status.h"
 
 namespace pn {
 

@@ -1,4 +1,4 @@
-#include "gateway/core/record.h"
+#include "core/record.h"
 
 #include <fmt/format.h>
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/core/reading.h"
+#include "core/reading.h"
 
 namespace pn {
 
