@@ -19,7 +19,6 @@ namespace {
 
 using config::ValueType;
 using std::chrono::milliseconds;
-using std::chrono::steady_clock;
 
 const config::TableSpec& Spec() {
   static const config::TableSpec spec = mqtt_upstream::ConnectionTableSpec(
@@ -323,11 +322,12 @@ void SparkplugUpstream::ControlLoop() {
       if (next_silence == INT64_MAX) {
         control_cv_.wait(lock, woken);
       } else {
-        // Wake when the next device may have fallen silent (at most once a second while
-        // devices report: their deadlines keep moving). MonoNs() is the system clock's
-        // steady_clock time; a FakeClock's deadline is only re-read once a second.
-        const auto at = steady_clock::time_point(std::chrono::nanoseconds(next_silence));
-        control_cv_.wait_until(lock, std::max(at, steady_clock::now() + milliseconds(1000)), woken);
+        // Wake when the next device may have fallen silent on the Clock (at most once a second
+        // while devices report: their deadlines keep moving). A FakeClock moves without waking
+        // anyone, so on it the wait is cut to Clock::MaxSleepNs() and the clock read again.
+        const std::int64_t left = std::max<std::int64_t>(next_silence - MonoNs(), 1'000'000'000);
+        control_cv_.wait_for(
+            lock, std::chrono::nanoseconds(std::min(left, options_.clock->MaxSleepNs())), woken);
       }
       if (stopping_) return;
       rebirth = std::exchange(rebirth_requested_, false);
