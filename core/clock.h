@@ -1,4 +1,8 @@
 // Clock: the only way code outside service/ learns the time, so tests can use a FakeClock.
+// One exception, on purpose: the Kafka module (gateway/upstream/kafka/kafka_module_rdkafka.cpp)
+// bounds librdkafka's own real-time waits (flush, purge) with steady_clock deadlines, which a
+// FakeClock could never end. Relative waits (connect::SleepFor, a condition variable's
+// wait_for) read no time point and are allowed.
 // The rules engine never reads a clock: it uses the readings' own timestamps.
 #pragma once
 

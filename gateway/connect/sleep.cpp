@@ -6,17 +6,13 @@
 
 namespace pn::connect {
 
-bool SleepUntil(std::stop_token stop, std::chrono::steady_clock::time_point deadline) {
+bool SleepFor(std::stop_token stop, std::chrono::nanoseconds duration) {
   std::mutex mu;
   std::condition_variable_any cv;
   std::unique_lock lock(mu);
-  // Nothing but the stop request or the deadline ends this wait.
-  cv.wait_until(lock, stop, deadline, [] { return false; });
+  // Nothing but the stop request or the end of the duration ends this wait.
+  cv.wait_for(lock, stop, duration, [] { return false; });
   return !stop.stop_requested();
-}
-
-bool SleepFor(std::stop_token stop, std::chrono::nanoseconds duration) {
-  return SleepUntil(stop, std::chrono::steady_clock::now() + duration);
 }
 
 bool SleepUntil(std::stop_token stop, const Clock& clock, std::int64_t monotonic_ns) {

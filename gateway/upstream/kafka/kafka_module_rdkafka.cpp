@@ -31,6 +31,8 @@ constexpr std::int64_t kGraceMs = 3000;      // beyond message.timeout.ms for th
 constexpr std::int64_t kPurgeWaitMs = 2000;  // after a purge, for the purge reports
 constexpr std::int64_t kStopFlushMs = 5000;
 
+// Deadlines on librdkafka's own real-time waits (flush, purge, a full queue): steady_clock,
+// not a Clock, since a FakeClock would never end them (the one exception core/clock.h names).
 std::int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())

@@ -18,7 +18,6 @@ TEST_CASE("sleep: a stop requested before the sleep ends it at once, reported as
   std::stop_source src;
   src.request_stop();
   CHECK_FALSE(SleepFor(src.get_token(), 24h));
-  CHECK_FALSE(SleepUntil(src.get_token(), std::chrono::steady_clock::now() + 24h));
   FakeClock clock(0);
   CHECK_FALSE(SleepUntil(src.get_token(), clock, INT64_MAX));
   SleepUntilStopped(src.get_token());  // returns
@@ -28,7 +27,6 @@ TEST_CASE("sleep: a deadline already passed returns true without waiting") {
   std::stop_source src;
   CHECK(SleepFor(src.get_token(), 0ns));
   CHECK(SleepFor(src.get_token(), -5ms));
-  CHECK(SleepUntil(src.get_token(), std::chrono::steady_clock::now() - 1s));
   FakeClock clock(1000);
   CHECK(SleepUntil(src.get_token(), clock, 1000));
   CHECK(SleepUntil(src.get_token(), clock, 999));
